@@ -1,0 +1,43 @@
+"""Reading params.yaml and writing small JSON outputs, the way every stage does."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+PARAMS_FILE = "params.yaml"
+
+
+def load_params(path: str | os.PathLike = PARAMS_FILE) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def dataset_of(params: dict, approach: str) -> str:
+    try:
+        return params["approaches"][approach]
+    except KeyError:
+        raise SystemExit(f"unknown approach {approach!r}; params.yaml lists {sorted(params['approaches'])}") from None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=_plain) + "\n", encoding="utf-8")
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=os.environ.get("MESHFER_LOG", "INFO"), format="%(levelname)s %(name)s: %(message)s")

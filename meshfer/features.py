@@ -1,0 +1,157 @@
+"""Feature kinds: pure, vectorised functions from face meshes to feature arrays, each with a version.
+
+A model records the feature kind, version and params it was trained with; the recognizer recomputes exactly
+the same function at prediction time, so training and serving cannot drift apart.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from meshfer import mesh
+
+EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class MeshBatch:
+    points: np.ndarray  # (N, 478, 3) pixel coordinates
+    blendshapes: np.ndarray  # (N, 52)
+    pose: np.ndarray  # (N, 4, 4)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
+@dataclass(frozen=True)
+class FeatureKind:
+    name: str
+    version: int
+    compute: Callable[[MeshBatch, dict], np.ndarray]
+
+
+FEATURES: dict[str, FeatureKind] = {}
+
+
+def feature_kind(name: str, version: int):
+    def register(fn):
+        FEATURES[name] = FeatureKind(name, version, fn)
+        return fn
+
+    return register
+
+
+def compute_features(batch: MeshBatch, params: dict) -> np.ndarray:
+    """Features of ``params['kind']`` for every face of the batch, as float32."""
+    kind = get_kind(params["kind"])
+    return np.asarray(kind.compute(batch, params), dtype=np.float32)
+
+
+def get_kind(name: str) -> FeatureKind:
+    try:
+        return FEATURES[name]
+    except KeyError:
+        raise ValueError(f"unknown feature kind {name!r}; known: {sorted(FEATURES)}") from None
+
+
+def _norm(vectors: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(vectors, axis=-1)
+
+
+def _coords(points: np.ndarray, dims: int) -> np.ndarray:
+    if dims not in (2, 3):
+        raise ValueError(f"dims must be 2 or 3, not {dims}")
+    return points[..., :dims].astype(np.float64)
+
+
+@feature_kind("distances", version=1)
+def distances(batch: MeshBatch, params: dict) -> np.ndarray:
+    """Distance of every landmark to a reference landmark, divided by a rigid reference distance.
+
+    The default divisor is nose tip (4) to forehead (151): both points sit on bone, so expressions barely move
+    them, which makes the ratio free of face size and position without absorbing what the expression changes.
+    """
+    pts = _coords(batch.points, params.get("dims", 3))
+    ref = int(params.get("reference", mesh.NOSE_TIP))
+    a, b = params.get("scale_pair", (mesh.NOSE_TIP, mesh.FOREHEAD))
+    scale = np.maximum(_norm(pts[:, a] - pts[:, b]), EPS)
+    dist = _norm(pts - pts[:, ref : ref + 1]) / scale[:, None]
+    return np.delete(dist, ref, axis=1)  # the reference's distance to itself is always 0
+
+
+@feature_kind("blendshapes", version=1)
+def blendshapes(batch: MeshBatch, params: dict) -> np.ndarray:
+    """MediaPipe's 52 blendshape scores, optionally followed by the ``distances`` features."""
+    scores = batch.blendshapes.astype(np.float64)
+    if params.get("append_distances"):
+        return np.hstack([scores, distances(batch, params.get("distances", {}))])
+    return scores
+
+
+def centred_scaled(points: np.ndarray, dims: int) -> np.ndarray:
+    """Translate each face's centroid to 0 and scale its RMS radius to 1."""
+    pts = _coords(points, dims)
+    pts = pts - pts.mean(axis=1, keepdims=True)
+    radius = np.sqrt((pts**2).sum(axis=2).mean(axis=1))
+    return pts / np.maximum(radius, EPS)[:, None, None]
+
+
+def level_eyes(points: np.ndarray) -> np.ndarray:
+    """Rotate each face in the image plane so that the line between the outer eye corners is horizontal."""
+    left, right = mesh.EYE_CORNERS["left"][0], mesh.EYE_CORNERS["right"][1]
+    delta = points[:, right, :2] - points[:, left, :2]
+    angle = np.arctan2(delta[:, 1], delta[:, 0])
+    cos, sin = np.cos(-angle), np.sin(-angle)
+    rot = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)  # (N, 2, 2)
+    out = points.astype(np.float64).copy()
+    out[..., :2] = np.einsum("nij,nkj->nki", rot, points[..., :2])
+    return out
+
+
+@feature_kind("mesh_nodes", version=1)
+def mesh_nodes(batch: MeshBatch, params: dict) -> np.ndarray:
+    """Per-node features for the graph network: (N, 478, dims) coordinates, centred and scaled per face."""
+    points = level_eyes(batch.points) if params.get("level_eyes") else batch.points
+    return centred_scaled(points, params.get("dims", 2))
+
+
+def eye_measures(points: np.ndarray, side: str) -> np.ndarray:
+    """(N, 2): eye area / width^2 (shoelace polygon area) and width / height of one eye.
+
+    A shut eye has a height of (nearly) zero; width / height is then capped by dividing by a floor of
+    ``EPS`` times the width, so the feature stays finite and still says "very closed".
+    """
+    xy = points[:, list(mesh.EYE_CONTOURS[side]), :2].astype(np.float64)
+    x, y = xy[..., 0], xy[..., 1]
+    area = 0.5 * np.abs((x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1))
+    c0, c1 = mesh.EYE_CORNERS[side]
+    top, bottom = mesh.EYE_LID_MIDPOINTS[side]
+    width = _norm(points[:, c0, :2] - points[:, c1, :2])
+    height = _norm(points[:, top, :2] - points[:, bottom, :2])
+    width = np.maximum(width, EPS)
+    ratio = width / np.maximum(height, width * 1e-3)
+    return np.stack([area / width**2, ratio], axis=1)
+
+
+# Subject's eye to MediaPipe's blendshape suffix; the mesh's "left" contour (33..133) is the subject's right eye.
+EYE_BLENDSHAPE_SIDE = {"left": "Right", "right": "Left"}
+
+
+@feature_kind("eyes", version=1)
+def eyes(batch: MeshBatch, params: dict) -> np.ndarray:
+    """Per face: the left eye's features then the right eye's, (N, 2k), k = 2 (+3 with blendshapes).
+
+    ``params['combine']='mean'`` averages the two eyes instead, giving (N, k).
+    """
+    per_eye = []
+    for side in ("left", "right"):
+        parts = [eye_measures(batch.points, side)]
+        if params.get("blendshapes"):
+            names = [f"{prefix}{EYE_BLENDSHAPE_SIDE[side]}" for prefix in mesh.EYE_BLENDSHAPE_PREFIXES]
+            parts.append(batch.blendshapes[:, [mesh.BLENDSHAPE_NAMES.index(n) for n in names]])
+        per_eye.append(np.hstack(parts))
+    if params.get("combine", "per_eye") == "mean":
+        return (per_eye[0] + per_eye[1]) / 2
+    return np.hstack(per_eye)

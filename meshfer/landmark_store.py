@@ -1,0 +1,232 @@
+"""The cached, parallel, resumable landmark pass over many image files.
+
+Results are keyed by (image content hash, detection config), stored in small part files written atomically as
+each chunk finishes, so an interrupted run redoes only the missing chunks and a changed dataset reuses every
+image it has seen before.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from meshfer.imageio import ImageReadError, read_rgb
+from meshfer.landmarker import N_BLENDSHAPES, N_LANDMARKS, DetectConfig, Landmarker
+
+log = logging.getLogger(__name__)
+
+PARTS_DIR = "parts"
+INDEX_FILE = "index.parquet"
+
+
+@dataclass
+class LandmarkTable:
+    """Landmark records aligned with ``index`` rows; points are NaN where no face was found."""
+
+    index: pd.DataFrame  # manifest columns + key, found, n_faces, error
+    points: np.ndarray  # (N, 478, 3) float32
+    blendshapes: np.ndarray  # (N, 52) float32
+    pose: np.ndarray  # (N, 4, 4) float32
+
+    @property
+    def found(self) -> np.ndarray:
+        return self.index["found"].to_numpy(bool)
+
+
+def content_key(path: str | os.PathLike) -> str:
+    """Hash of the file's bytes; an unreadable file gets a key from its path so it is still recorded."""
+    try:
+        return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+    except OSError as err:
+        return "unreadable-" + hashlib.sha1(f"{path}|{err}".encode()).hexdigest()
+
+
+def _empty_records(n: int) -> dict[str, np.ndarray]:
+    return {
+        "found": np.zeros(n, bool),
+        "n_faces": np.zeros(n, np.int16),
+        "points": np.full((n, N_LANDMARKS, 3), np.nan, np.float32),
+        "blendshapes": np.full((n, N_BLENDSHAPES), np.nan, np.float32),
+        "pose": np.full((n, 4, 4), np.nan, np.float32),
+        "error": np.full(n, "", dtype=object),
+    }
+
+
+def detect_files(paths: Sequence[str], config: DetectConfig, model_path: str | None = None) -> dict[str, np.ndarray]:
+    """Run the landmarker over files; the largest face of each image is kept, failures are recorded."""
+    records = _empty_records(len(paths))
+    with Landmarker(config, model_path) as landmarker:
+        for i, path in enumerate(paths):
+            try:
+                faces = landmarker.detect(read_rgb(path))
+            except ImageReadError as err:
+                records["error"][i] = err.reason
+                continue
+            records["n_faces"][i] = len(faces)
+            if not faces:
+                records["error"][i] = "no face found"
+                continue
+            records["found"][i] = True
+            records["points"][i] = faces[0].points
+            records["blendshapes"][i] = faces[0].blendshapes
+            records["pose"][i] = faces[0].pose
+    return records
+
+
+def _save_part(folder: Path, keys: Sequence[str], records: dict[str, np.ndarray]) -> None:
+    name = hashlib.sha1("\n".join(keys).encode()).hexdigest()[:16]
+    arrays = {k: v for k, v in records.items() if k != "error"}
+    arrays["error"] = np.asarray(records["error"], dtype=str)
+    tmp = folder / f".{name}.tmp.npz"
+    np.savez(tmp, keys=np.asarray(keys, dtype=str), **arrays)
+    os.replace(tmp, folder / f"{name}.npz")  # atomic: a killed run leaves no half-written part
+
+
+def _load_parts(folder: Path) -> dict[str, tuple[Path, int]]:
+    """key -> (part file, row) for every finished part."""
+    where: dict[str, tuple[Path, int]] = {}
+    for part in sorted(folder.glob("*.npz")):
+        if part.name.startswith("."):
+            continue
+        with np.load(part, allow_pickle=False) as data:
+            for row, key in enumerate(data["keys"]):
+                where[str(key)] = (part, row)
+    return where
+
+
+def _process_chunk(folder: str, keys: list[str], paths: list[str], config: DetectConfig, model_path) -> int:
+    _save_part(Path(folder), keys, detect_files(paths, config, model_path))
+    return len(keys)
+
+
+def run_landmark_pass(
+    manifest: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    config: DetectConfig,
+    n_jobs: int = -1,
+    backend: str = "loky",
+    chunk_size: int = 256,
+    model_path: str | None = None,
+    scheduler_address: str | None = None,
+) -> pd.DataFrame:
+    """Detect faces on every ``manifest.path`` not already cached in ``out_dir``; write and return the index."""
+    from joblib import Parallel, delayed, parallel_config
+
+    out_dir = Path(out_dir)
+    parts = out_dir / PARTS_DIR / config.digest()
+    parts.mkdir(parents=True, exist_ok=True)
+    _prune_other_configs(out_dir / PARTS_DIR, keep=parts.name)
+    for stale in parts.glob(".*.tmp.npz"):
+        stale.unlink()
+
+    keys = [content_key(p) for p in tqdm(manifest["path"], desc="hashing images", unit="img", leave=False)]
+    done = _load_parts(parts)
+    todo: dict[str, str] = {}
+    for key, path in zip(keys, manifest["path"]):
+        if key not in done and key not in todo:
+            todo[key] = path
+    log.info("%d images, %d unique, %d cached, %d to detect", len(keys), len(set(keys)), len(done), len(todo))
+
+    chunks = _chunks(list(todo.items()), chunk_size)
+    if chunks:
+        tasks = (delayed(_process_chunk)(str(parts), [k for k, _ in c], [p for _, p in c], config, model_path)
+                 for c in chunks)
+        with _backend(backend, n_jobs, scheduler_address) as (name, jobs):
+            with parallel_config(backend=name, n_jobs=jobs):
+                bar = tqdm(total=len(todo), desc="landmarks", unit="img")
+                for n in Parallel(return_as="generator_unordered")(tasks):
+                    bar.update(n)
+                bar.close()
+
+    index = manifest.reset_index(drop=True).copy()
+    index["key"] = keys
+    table = _assemble(index, _load_parts(parts))
+    table.index.to_parquet(out_dir / INDEX_FILE, index=False)
+    return table.index
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _prune_other_configs(parts_root: Path, keep: str) -> None:
+    # A persisted output must not grow without bound: results of other detection configs are dropped.
+    for other in parts_root.iterdir():
+        if other.is_dir() and other.name != keep:
+            log.info("dropping cached landmarks of another detection config: %s", other.name)
+            shutil.rmtree(other)
+
+
+class _backend:
+    """joblib backend by name; 'dask' starts a local cluster unless a scheduler address is given."""
+
+    def __init__(self, name: str, n_jobs: int, scheduler_address: str | None):
+        self.name, self.n_jobs, self.address, self.client = name, n_jobs, scheduler_address, None
+
+    def __enter__(self):
+        if self.name != "dask":
+            return self.name, self.n_jobs
+        from dask.distributed import Client, LocalCluster
+
+        if self.address:
+            self.client = Client(self.address)
+        else:
+            workers = os.cpu_count() if self.n_jobs in (-1, None) else self.n_jobs
+            self.client = Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True))
+        return "dask", -1
+
+    def __exit__(self, *exc):
+        if self.client is not None:
+            cluster = self.client.cluster
+            self.client.close()
+            if cluster is not None and not self.address:
+                cluster.close()
+
+
+def _assemble(index: pd.DataFrame, where: dict[str, tuple[Path, int]]) -> LandmarkTable:
+    records = _empty_records(len(index))
+    by_part: dict[Path, list[tuple[int, int]]] = {}
+    for i, key in enumerate(index["key"]):
+        part, row = where[key]
+        by_part.setdefault(part, []).append((i, row))
+    for part, pairs in by_part.items():
+        dest, src = map(list, zip(*pairs))
+        with np.load(part, allow_pickle=False) as data:
+            for name in records:
+                records[name][dest] = data[name][src]
+    index = index.assign(found=records["found"], n_faces=records["n_faces"], error=records["error"].astype(str))
+    return LandmarkTable(index, records["points"], records["blendshapes"], records["pose"])
+
+
+def load_landmarks(out_dir: str | os.PathLike) -> LandmarkTable:
+    """Read a finished landmark pass: its index and the arrays aligned with it."""
+    out_dir = Path(out_dir)
+    index = pd.read_parquet(out_dir / INDEX_FILE)
+    configs = [d for d in (out_dir / PARTS_DIR).iterdir() if d.is_dir()]
+    if len(configs) != 1:
+        raise RuntimeError(f"{out_dir} holds {len(configs)} detection configs; re-run the landmarks stage")
+    return _assemble(index.drop(columns=["found", "n_faces", "error"]), _load_parts(configs[0]))
+
+
+def coverage_report(index: pd.DataFrame, by: Iterable[str] = ("split", "label")) -> dict:
+    """Share of images with a face, overall, per split and per split x label; plus read failures."""
+    found = index["found"].astype(bool)
+    report: dict = {"images": int(len(index)), "coverage": round(float(found.mean()), 4) if len(index) else 0.0}
+    report["unreadable"] = int(index["error"].str.len().gt(0).sum() - (index["error"] == "no face found").sum())
+    report["multiple_faces"] = int((index["n_faces"] > 1).sum())
+    by = list(by)
+    for split, group in index.groupby(by[0], sort=True):
+        entry = {"images": int(len(group)), "coverage": round(float(group["found"].mean()), 4)}
+        entry["per_label"] = {
+            str(label): round(float(g["found"].mean()), 4) for label, g in group.groupby(by[1], sort=True)
+        }
+        report[str(split)] = entry
+    return report

@@ -1,0 +1,59 @@
+"""Landmark index tables of the MediaPipe face mesh: the one place that names landmark numbers."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+N_LANDMARKS = 478
+
+# MediaPipe's blendshape order (ARKit names), as the landmarker outputs them.
+BLENDSHAPE_NAMES: tuple[str, ...] = (
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft",
+    "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft",
+    "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft",
+    "jawOpen", "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
+    "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft",
+    "mouthPressRight", "mouthPucker", "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
+    "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight",
+    "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight",
+)  # fmt: skip
+
+NOSE_TIP = 4
+FOREHEAD = 151
+
+# Eye contours, each a closed polygon in order around the eye (subject's left/right as MediaPipe names them).
+EYE_CONTOURS: dict[str, tuple[int, ...]] = {
+    "left": (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
+    "right": (362, 382, 381, 380, 374, 373, 390, 249, 263, 466, 388, 387, 386, 385, 384, 398),
+}
+EYE_CORNERS: dict[str, tuple[int, int]] = {"left": (33, 133), "right": (362, 263)}
+EYE_LID_MIDPOINTS: dict[str, tuple[int, int]] = {"left": (159, 145), "right": (386, 374)}
+EYE_BLENDSHAPE_PREFIXES: tuple[str, ...] = ("eyeBlink", "eyeSquint", "eyeWide")
+
+
+def blendshape_indices(prefixes: tuple[str, ...]) -> list[int]:
+    return [i for i, name in enumerate(BLENDSHAPE_NAMES) if name.startswith(prefixes)]
+
+
+@lru_cache(maxsize=1)
+def tessellation_edges() -> np.ndarray:
+    """Undirected, de-duplicated edges of the face-mesh tessellation plus the two iris rings, shape (E, 2), i < j.
+
+    The tessellation alone leaves the ten iris landmarks (468-477) unconnected.
+    """
+    from mediapipe.tasks.python.vision import FaceLandmarksConnections as C
+
+    connections = [*C.FACE_LANDMARKS_TESSELATION, *C.FACE_LANDMARKS_LEFT_IRIS, *C.FACE_LANDMARKS_RIGHT_IRIS]
+    pairs = np.array([(c.start, c.end) for c in connections])
+    pairs = np.sort(pairs, axis=1)
+    return np.unique(pairs[pairs[:, 0] != pairs[:, 1]], axis=0)
+
+
+@lru_cache(maxsize=1)
+def contour_edges() -> np.ndarray:
+    """Edges of the face outline, eyes, brows and lips: what an annotated image draws."""
+    from mediapipe.tasks.python.vision import FaceLandmarksConnections
+
+    return np.array([(c.start, c.end) for c in FaceLandmarksConnections.FACE_LANDMARKS_CONTOURS])

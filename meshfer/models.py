@@ -1,0 +1,230 @@
+"""Estimators built from params, and their safe storage: skops (no pickle) plus a JSON model card."""
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from meshfer.features import get_kind
+from meshfer.labels import labels_for
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.skops"
+KERAS_FILE = "model.keras"
+CARD_FILE = "card.json"
+
+
+class ModelLoadError(RuntimeError):
+    """A model directory is missing, damaged, or does not match this version of meshfer."""
+
+
+class PerEyeClassifier(ClassifierMixin, BaseEstimator):
+    """Fits one sample per eye; a face's row holds both eyes' features side by side.
+
+    ``predict_proba`` on a face averages its two eyes; ``predict_proba_per_eye`` keeps them apart.
+    """
+
+    def __init__(self, estimator=None):
+        self.estimator = estimator
+
+    def _stack(self, X: np.ndarray) -> np.ndarray:
+        half = X.shape[1] // 2
+        return np.vstack([X[:, :half], X[:, half:]])
+
+    def fit(self, X, y):
+        self.estimator_ = clone(self.estimator).fit(self._stack(np.asarray(X)), np.concatenate([y, y]))
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict_proba_per_eye(self, X) -> np.ndarray:
+        """(N, 2, n_classes): left eye, right eye."""
+        proba = self.estimator_.predict_proba(self._stack(np.asarray(X)))
+        return np.stack(np.split(proba, 2), axis=1)
+
+    def predict_proba(self, X) -> np.ndarray:
+        return self.predict_proba_per_eye(X).mean(axis=1)
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def _logistic_at(params: dict):
+    import mord
+
+    return mord.LogisticAT(alpha=params.get("alpha", 1.0), max_iter=params.get("max_iter", 1000))
+
+
+def _svc(params: dict) -> SVC:
+    return SVC(
+        C=params["C"],
+        kernel=params.get("kernel", "rbf"),
+        gamma=params.get("gamma", "scale"),
+        degree=params.get("degree", 3),
+        class_weight=params.get("class_weight") or None,
+        probability=True,  # Platt-calibrated probabilities that sum to 1
+        random_state=params["seed"],
+    )
+
+
+def _logreg(params: dict) -> LogisticRegression:
+    return LogisticRegression(C=params.get("C", 1.0), max_iter=params.get("max_iter", 2000),
+                              random_state=params["seed"])
+
+
+CLASSIFIERS = {"svm": _svc, "logistic_at": _logistic_at, "logreg": _logreg}
+
+
+def build_estimator(params: dict):
+    """StandardScaler -> optional PCA -> the classifier named by ``params['kind']``."""
+    try:
+        classifier = CLASSIFIERS[params["kind"]](params)
+    except KeyError:
+        raise ValueError(f"unknown model kind {params['kind']!r}; known: {sorted(CLASSIFIERS)} and gnn") from None
+    steps = [("scale", StandardScaler())]
+    if params.get("pca_components"):
+        steps.append(("pca", PCA(n_components=params["pca_components"], random_state=params["seed"])))
+    steps.append(("classify", classifier))
+    pipeline = Pipeline(steps)
+    return PerEyeClassifier(pipeline) if params.get("per_eye_samples") else pipeline
+
+
+@dataclass
+class ModelCard:
+    approach: str
+    task: str
+    labels: list[str]
+    feature_kind: str
+    feature_version: int
+    feature_params: dict
+    model_params: dict
+    data: dict = field(default_factory=dict)  # manifest hash, counts
+    metrics: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)  # time, library versions
+    format: str = MODEL_FILE
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+
+    @classmethod
+    def read(cls, path: Path) -> "ModelCard":
+        try:
+            return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise ModelLoadError(f"no model card at {path}") from None
+        except (json.JSONDecodeError, TypeError) as err:
+            raise ModelLoadError(f"{path} is not a meshfer model card ({err})") from None
+
+    def check_compatible(self, where: Path) -> None:
+        """Refuse a model whose labels or feature definition differ from this code's."""
+        expected_labels = list(labels_for(self.task))
+        if self.labels != expected_labels:
+            raise ModelLoadError(f"{where}: model labels {self.labels} differ from this meshfer's {expected_labels}")
+        kind = get_kind(self.feature_kind)
+        if kind.version != self.feature_version:
+            raise ModelLoadError(
+                f"{where}: model was trained on feature '{self.feature_kind}' version {self.feature_version}, "
+                f"this meshfer computes version {kind.version}; retrain it with `dvc repro`"
+            )
+
+
+def library_versions() -> dict[str, str]:
+    import sklearn
+
+    return {"python": platform.python_version(), "numpy": np.__version__, "scikit-learn": sklearn.__version__}
+
+
+# The only types a meshfer skops file may contain beyond skops' own defaults; anything else is refused.
+TRUSTED_TYPES = [
+    "meshfer.models.PerEyeClassifier",
+    "mord.threshold_based.LogisticAT",
+    "sklearn.decomposition._pca.PCA",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.svm._classes.SVC",
+]
+
+
+def save_sklearn(model: Any, card: ModelCard, directory: Path) -> None:
+    import skops.io as sio
+
+    directory.mkdir(parents=True, exist_ok=True)
+    sio.dump(model, directory / MODEL_FILE)
+    (directory / CARD_FILE).write_text(card.to_json() + "\n", encoding="utf-8")
+
+
+def load_sklearn(directory: Path) -> Any:
+    import skops.io as sio
+
+    path = directory / MODEL_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"no model file at {path}")
+    try:
+        untrusted = set(sio.get_untrusted_types(file=path))
+    except Exception as err:  # a damaged archive fails here with zipfile/json errors
+        raise ModelLoadError(f"{path} is not a readable skops model ({type(err).__name__}: {err})") from None
+    unexpected = sorted(untrusted - set(TRUSTED_TYPES))
+    if unexpected:
+        raise ModelLoadError(f"{path} contains types meshfer does not trust: {unexpected}")
+    try:
+        return sio.load(path, trusted=sorted(untrusted))
+    except Exception as err:
+        raise ModelLoadError(f"{path} could not be loaded ({type(err).__name__}: {err})") from None
+
+
+@dataclass
+class TrainedModel:
+    """A fitted classifier with its card; ``predict_proba`` always has one column per card label."""
+
+    card: ModelCard
+    estimator: Any
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        proba = np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
+        classes = np.asarray(self.estimator.classes_, dtype=int)
+        if len(classes) == len(self.card.labels):
+            return proba
+        full = np.zeros((len(proba), len(self.card.labels)))  # a class absent from training gets 0
+        full[:, classes] = proba
+        return full
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        if self.card.format == KERAS_FILE:
+            from meshfer.gnn import save_keras
+
+            save_keras(self.estimator.model, directory)
+            (directory / CARD_FILE).write_text(self.card.to_json() + "\n", encoding="utf-8")
+        else:
+            save_sklearn(self.estimator, self.card, directory)
+
+
+def load_model(directory: str | Path) -> TrainedModel:
+    """Load a model directory (card + model file), refusing anything this code cannot serve correctly."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ModelLoadError(f"no model directory at {directory}")
+    card = ModelCard.read(directory / CARD_FILE)
+    card.check_compatible(directory)
+    if card.format == KERAS_FILE:
+        from meshfer.gnn import load_keras
+
+        if not (directory / KERAS_FILE).is_file():
+            raise ModelLoadError(f"no model file at {directory / KERAS_FILE}")
+        try:
+            return TrainedModel(card, load_keras(directory))
+        except Exception as err:
+            raise ModelLoadError(f"{directory / KERAS_FILE} could not be loaded ({type(err).__name__}: {err})") from None
+    return TrainedModel(card, load_sklearn(directory))
