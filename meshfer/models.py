@@ -10,8 +10,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -66,16 +68,19 @@ def _logistic_at(params: dict):
     return mord.LogisticAT(alpha=params.get("alpha", 1.0), max_iter=params.get("max_iter", 1000))
 
 
-def _svc(params: dict) -> SVC:
-    return SVC(
+def _svc(params: dict) -> CalibratedClassifierCV:
+    svc = SVC(
         C=params["C"],
         kernel=params.get("kernel", "rbf"),
         gamma=params.get("gamma", "scale"),
         degree=params.get("degree", 3),
         class_weight=params.get("class_weight") or None,
-        probability=True,  # Platt-calibrated probabilities that sum to 1
         random_state=params["seed"],
     )
+    # Probabilities that sum to 1: sigmoid (Platt) calibration on out-of-fold decision values, then one SVC on
+    # all the data (ensemble=False), which is what SVC(probability=True) did; the folds run in parallel.
+    folds = StratifiedKFold(params.get("calibration_folds", 5), shuffle=True, random_state=params["seed"])
+    return CalibratedClassifierCV(svc, method="sigmoid", cv=folds, ensemble=False, n_jobs=params.get("n_jobs"))
 
 
 def _logreg(params: dict) -> LogisticRegression:
@@ -148,6 +153,10 @@ def library_versions() -> dict[str, str]:
 # The only types a meshfer skops file may contain beyond skops' own defaults; anything else is refused.
 TRUSTED_TYPES = [
     "meshfer.models.PerEyeClassifier",
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.model_selection._split.StratifiedKFold",
     "mord.threshold_based.LogisticAT",
     "sklearn.decomposition._pca.PCA",
     "sklearn.linear_model._logistic.LogisticRegression",

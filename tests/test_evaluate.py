@@ -1,0 +1,25 @@
+import numpy as np
+
+from meshfer.evaluate import confusion, split_metrics
+
+
+def test_no_face_counts_as_wrong():
+    labels = ["a", "b"]
+    y_true = np.array([0, 0, 1, 1])
+    y_pred = np.array([0, -1, 1, 0])
+    m = split_metrics(y_true, y_pred, labels)
+    assert m["accuracy"] == 0.5 and m["no_face_rate"] == 0.25
+    assert m["detected_accuracy"] == round(2 / 3, 4)
+    # class a: precision 1/2, recall 1/2 -> 0.5; class b: precision 1, recall 1/2 -> 2/3
+    assert m["macro_f1"] == round((0.5 + 2 / 3) / 2, 4)
+
+
+def test_ordinal_figures():
+    m = split_metrics(np.array([0, 1, 2, 3]), np.array([0, 2, 0, -1]), ["w", "o", "n", "c"], ordinal=True)
+    assert m["mae_steps"] == 1.0 and m["off_by_more_than_one"] == round(1 / 3, 4)
+
+
+def test_confusion_has_no_face_column():
+    matrix = confusion(np.array([0, 1, 1]), np.array([-1, 1, 0]), ["a", "b"])
+    assert list(matrix.columns) == ["a", "b", "no_face"] and matrix.loc["a", "no_face"] == 1
+    assert matrix.to_numpy().sum() == 3

@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+
+from meshfer import mesh
+from meshfer.features import MeshBatch, compute_features, eye_measures, get_kind
+
+
+@pytest.fixture(scope="module")
+def real_meshes(landmarker, fer_sample):
+    faces = [landmarker.detect(p) for p in fer_sample[:12]]
+    faces = [f[0] for f in faces if f]
+    return MeshBatch(np.stack([f.points for f in faces]), np.stack([f.blendshapes for f in faces]),
+                     np.stack([f.pose for f in faces]))
+
+
+def _moved(batch: MeshBatch, scale=2.7, shift=(31.0, -12.0, 5.0), angle=0.0) -> MeshBatch:
+    c, s = np.cos(angle), np.sin(angle)
+    rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    points = batch.points @ rot.T * scale + np.array(shift)
+    return MeshBatch(points.astype(np.float32), batch.blendshapes, batch.pose)
+
+
+@pytest.mark.parametrize("params", [
+    {"kind": "distances", "dims": 3, "reference": 4, "scale_pair": [4, 151]},
+    {"kind": "distances", "dims": 2, "reference": 4, "scale_pair": [4, 151]},
+    {"kind": "mesh_nodes", "dims": 2, "level_eyes": False},
+    {"kind": "mesh_nodes", "dims": 3, "level_eyes": True},
+    {"kind": "eyes", "combine": "per_eye", "blendshapes": True},
+    {"kind": "blendshapes", "append_distances": True, "distances": {"dims": 3}},
+])
+def test_invariant_to_translation_and_scale(real_meshes, params):
+    base = compute_features(real_meshes, params)
+    moved = compute_features(_moved(real_meshes), params)
+    assert np.isfinite(base).all()
+    np.testing.assert_allclose(base, moved, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["distances", "eyes"])
+def test_invariant_to_in_plane_rotation(real_meshes, kind):
+    base = compute_features(real_meshes, {"kind": kind})
+    np.testing.assert_allclose(base, compute_features(_moved(real_meshes, angle=0.4), {"kind": kind}),
+                               rtol=1e-3, atol=1e-4)
+
+
+def test_level_eyes_undoes_roll(real_meshes):
+    params = {"kind": "mesh_nodes", "dims": 2, "level_eyes": True}
+    np.testing.assert_allclose(compute_features(real_meshes, params),
+                               compute_features(_moved(real_meshes, angle=0.5), params), atol=1e-4)
+
+
+def test_shapes(real_meshes):
+    n = len(real_meshes)
+    assert compute_features(real_meshes, {"kind": "distances"}).shape == (n, 477)
+    assert compute_features(real_meshes, {"kind": "blendshapes"}).shape == (n, 52)
+    assert compute_features(real_meshes, {"kind": "mesh_nodes", "dims": 2}).shape == (n, 478, 2)
+    assert compute_features(real_meshes, {"kind": "eyes"}).shape == (n, 4)
+    assert compute_features(real_meshes, {"kind": "eyes", "blendshapes": True, "combine": "mean"}).shape == (n, 5)
+
+
+def _synthetic_eye(opening: float) -> np.ndarray:
+    """A mesh whose left eye contour is an ellipse of width 10 and the given height."""
+    points = np.zeros((1, 478, 3), np.float32)
+    contour = mesh.EYE_CONTOURS["left"]
+    angles = np.linspace(np.pi, -np.pi, len(contour), endpoint=False)  # starts at corner 33, goes round
+    for idx, a in zip(contour, angles):
+        points[0, idx, :2] = (5 * np.cos(a), -opening / 2 * np.sin(a))
+    top, bottom = mesh.EYE_LID_MIDPOINTS["left"]
+    points[0, top, :2], points[0, bottom, :2] = (0, -opening / 2), (0, opening / 2)
+    return points
+
+
+def test_wide_eye_scores_lower_ratio_than_shut_eye():
+    wide, shut = eye_measures(_synthetic_eye(6.0), "left"), eye_measures(_synthetic_eye(0.4), "left")
+    assert wide[0, 0] > shut[0, 0]  # more visible area per squared width
+    assert wide[0, 1] < shut[0, 1]  # smaller width / height
+
+
+def test_zero_height_eye_is_finite():
+    closed = eye_measures(_synthetic_eye(0.0), "left")
+    assert np.isfinite(closed).all() and closed[0, 0] == 0 and closed[0, 1] > 100
+
+
+def test_unknown_kind_is_refused():
+    with pytest.raises(ValueError, match="unknown feature kind"):
+        get_kind("pixels")

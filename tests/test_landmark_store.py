@@ -1,0 +1,73 @@
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from meshfer.landmark_store import coverage_report, load_landmarks, run_landmark_pass
+from meshfer.landmarker import DetectConfig
+
+CONFIG = DetectConfig(num_faces=1)
+
+
+@pytest.fixture(scope="module")
+def manifest(fer_sample, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bad inputs ü")
+    (folder / "text.jpg").write_text("not an image")
+    (folder / "empty.png").write_bytes(b"")
+    paths = [str(p) for p in fer_sample[:20]] + [str(folder / "text.jpg"), str(folder / "empty.png")]
+    return pd.DataFrame({"path": paths, "label": "happy", "split": "test", "source": range(len(paths)),
+                         "augmented": False})
+
+
+@pytest.fixture(scope="module")
+def reference(manifest, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref")
+    run_landmark_pass(manifest, out, CONFIG, n_jobs=1, chunk_size=8)
+    return load_landmarks(out)
+
+
+def test_records_faces_and_failures(reference, manifest):
+    index = reference.index
+    assert len(index) == len(manifest)
+    assert index["found"][:20].mean() > 0.8
+    assert index["error"].iloc[-2].startswith("not an image") and index["error"].iloc[-1].startswith("empty file")
+    assert np.isnan(reference.points[~reference.found]).all()
+    assert np.isfinite(reference.points[reference.found]).all()
+    report = coverage_report(index)
+    assert report["unreadable"] == 2 and report["images"] == 22
+
+
+def test_resume_after_interruption_gives_identical_output(manifest, reference, tmp_path):
+    run_landmark_pass(manifest, tmp_path, CONFIG, n_jobs=2, chunk_size=8)
+    parts = sorted((tmp_path / "parts").glob("*/*.npz"))
+    assert len(parts) == 3
+    parts[1].unlink()  # as if the run had been killed before this chunk finished
+    (parts[0].parent / ".deadbeef.tmp.npz").write_bytes(b"half-written")
+    run_landmark_pass(manifest, tmp_path, CONFIG, n_jobs=1, chunk_size=8)
+    resumed = load_landmarks(tmp_path)
+    pd.testing.assert_frame_equal(resumed.index, reference.index)
+    np.testing.assert_array_equal(resumed.points, reference.points)
+    assert not list(tmp_path.glob("parts/*/.*.tmp.npz"))
+
+
+def test_cache_hit_does_not_rerun_detection(manifest, tmp_path, monkeypatch):
+    run_landmark_pass(manifest, tmp_path, CONFIG, n_jobs=1)
+    import meshfer.landmark_store as store
+
+    monkeypatch.setattr(store, "detect_files", lambda *a, **k: pytest.fail("detected again"))
+    run_landmark_pass(manifest, tmp_path, CONFIG, n_jobs=1)
+
+
+def test_changed_config_invalidates_cache(manifest, tmp_path):
+    small = manifest.iloc[:3]
+    run_landmark_pass(small, tmp_path, CONFIG, n_jobs=1)
+    run_landmark_pass(small, tmp_path, DetectConfig(num_faces=1, pad_fraction=0.1), n_jobs=1)
+    assert len(list((tmp_path / "parts").iterdir())) == 1
+
+
+def test_dask_backend_matches_default(manifest, reference, tmp_path):
+    run_landmark_pass(manifest, tmp_path, CONFIG, n_jobs=2, backend="dask", chunk_size=8)
+    on_dask = load_landmarks(tmp_path)
+    pd.testing.assert_frame_equal(on_dask.index, reference.index)
+    np.testing.assert_array_equal(on_dask.points, reference.points)

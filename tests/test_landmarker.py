@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from meshfer.landmarker import (
+    MODEL_SHA256,
+    DetectConfig,
+    Landmarker,
+    LandmarkerModelError,
+    bundled_model_path,
+    prepare_image,
+    resolve_model,
+)
+
+
+def test_bundled_model_matches_hash():
+    assert resolve_model() == bundled_model_path()
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "other"])
+def test_bad_model_file_names_path_and_hash(tmp_path, damage):
+    path = tmp_path / "face_landmarker.task"
+    if damage == "truncated":
+        path.write_bytes(bundled_model_path().read_bytes()[:1000])
+    elif damage == "other":
+        path.write_bytes(b"not a model")
+    with pytest.raises(LandmarkerModelError) as err:
+        Landmarker(model_path=path)
+    assert str(path) in str(err.value) and MODEL_SHA256 in str(err.value)
+
+
+def test_env_override_is_checked(tmp_path, monkeypatch):
+    bad = tmp_path / "x.task"
+    bad.write_bytes(b"x")
+    monkeypatch.setenv("MESHFER_LANDMARKER", str(bad))
+    with pytest.raises(LandmarkerModelError, match="x.task"):
+        resolve_model()
+
+
+def test_prepare_image_pads_and_upscales():
+    img = np.zeros((48, 48, 3), np.uint8)
+    out, pad, scale = prepare_image(img, 0.25, "constant", 256)
+    assert pad == 12 and out.shape == (256, 256, 3) and scale == pytest.approx(256 / 72)
+
+
+def test_detects_fer_face_in_input_pixels(landmarker, face_image):
+    faces = landmarker.detect(face_image)
+    assert len(faces) >= 1
+    face = faces[0]
+    assert face.points.shape == (478, 3) and face.blendshapes.shape == (52,) and face.pose.shape == (4, 4)
+    x0, y0, x1, y1 = face.bbox
+    # Landmarks are mapped back from the padded, upscaled image to the 48x48 original.
+    assert -8 < x0 < x1 < 56 and -8 < y0 < y1 < 56 and (x1 - x0) > 20
+    assert 0 <= face.blendshapes.min() and face.blendshapes.max() <= 1
+
+
+def test_no_face_gives_empty_list(landmarker, blank_png):
+    assert landmarker.detect(blank_png) == []
+
+
+def test_closed_landmarker_refuses(face_image):
+    lm = Landmarker(DetectConfig(num_faces=1))
+    lm.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        lm.detect(face_image)
