@@ -135,10 +135,6 @@ def eye_measures(points: np.ndarray, side: str) -> np.ndarray:
     return np.stack([area / width**2, ratio], axis=1)
 
 
-# Subject's eye to MediaPipe's blendshape suffix; the mesh's "left" contour (33..133) is the subject's right eye.
-EYE_BLENDSHAPE_SIDE = {"left": "Right", "right": "Left"}
-
-
 @feature_kind("eyes", version=1)
 def eyes(batch: MeshBatch, params: dict) -> np.ndarray:
     """Per face: the left eye's features then the right eye's, (N, 2k), k = 2 (+3 with blendshapes).
@@ -149,7 +145,8 @@ def eyes(batch: MeshBatch, params: dict) -> np.ndarray:
     for side in ("left", "right"):
         parts = [eye_measures(batch.points, side)]
         if params.get("blendshapes"):
-            names = [f"{prefix}{EYE_BLENDSHAPE_SIDE[side]}" for prefix in mesh.EYE_BLENDSHAPE_PREFIXES]
+            suffix = mesh.SUBJECT_SIDE[side].capitalize()
+            names = [f"{prefix}{suffix}" for prefix in mesh.EYE_BLENDSHAPE_PREFIXES]
             parts.append(batch.blendshapes[:, [mesh.BLENDSHAPE_NAMES.index(n) for n in names]])
         per_eye.append(np.hstack(parts))
     if params.get("combine", "per_eye") == "mean":

@@ -57,6 +57,9 @@ def _build_model_class():
             a = normalized_adjacency() if conv == "gcn" else adjacency(self_loops=False)
             self.a = sp_matrix_to_sp_tensor(a.astype(np.float32))
             reg = tf.keras.regularizers.l2(l2)
+            # Per node and coordinate standardisation (fitted by adapt()): expressions are small displacements
+            # of each landmark around its mean position, which raw coordinates bury under the face's shape.
+            self.norm = tf.keras.layers.Normalization(axis=(1, 2))
             self.convs = [conv_layers[conv](c, activation="relu", kernel_regularizer=reg) for c in channels]
             self.drop = tf.keras.layers.Dropout(dropout)
             self.pool = {"flatten": tf.keras.layers.Flatten(),
@@ -66,6 +69,7 @@ def _build_model_class():
             self.out = tf.keras.layers.Dense(n_classes, activation="softmax")
 
         def call(self, x, training=False):
+            x = self.norm(x)
             for conv in self.convs:
                 x = conv([x, self.a])
             x = self.drop(self.pool(x), training=training)
@@ -106,6 +110,7 @@ def train_gnn(X, y, X_val, y_val, n_classes: int, params: dict, live_dir: Path |
     model = model_class()(n_classes=n_classes, channels=params["channels"], conv=params["conv"],
                           dropout=params["dropout"], pooling=params["pooling"],
                           dense_units=params["dense_units"], l2=params["l2"])
+    model.norm.adapt(X, batch_size=1024)
     model.compile(optimizer=tf.keras.optimizers.Adam(params["learning_rate"]),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     callbacks = [tf.keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=params["patience"],

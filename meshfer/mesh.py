@@ -31,6 +31,9 @@ EYE_CONTOURS: dict[str, tuple[int, ...]] = {
 EYE_CORNERS: dict[str, tuple[int, int]] = {"left": (33, 133), "right": (362, 263)}
 EYE_LID_MIDPOINTS: dict[str, tuple[int, int]] = {"left": (159, 145), "right": (386, 374)}
 EYE_BLENDSHAPE_PREFIXES: tuple[str, ...] = ("eyeBlink", "eyeSquint", "eyeWide")
+# The mesh's "left" eye contour (33..133) lies on the image's left: the subject's right eye. Blendshape names
+# (eyeBlinkLeft, ...) and meshfer's outputs (left_eye, ...) speak of the subject's own eyes.
+SUBJECT_SIDE: dict[str, str] = {"left": "right", "right": "left"}
 
 
 def blendshape_indices(prefixes: tuple[str, ...]) -> list[int]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict
 import logging
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from meshfer.evaluate import NO_FACE_INDEX, confusion, confusion_rows, per_class
 from meshfer.features import MeshBatch, compute_features, get_kind
 from meshfer.labels import labels_for
 from meshfer.landmark_store import load_landmarks
+from meshfer.landmarker import DetectConfig
 from meshfer.models import KERAS_FILE, MODEL_FILE, ModelCard, TrainedModel, build_estimator, library_versions
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,12 @@ def _x(features: dict, mask: np.ndarray) -> np.ndarray:
     return features["X"][mask[features["found"]]]
 
 
-def fit(features: dict, approach: str, params: dict, task: str) -> tuple[TrainedModel, dict]:
-    """Train the approach's model on the training split; returns it and the training figures."""
+def fit(features: dict, approach: str, params: dict, task: str, detect: dict | None = None
+        ) -> tuple[TrainedModel, dict]:
+    """Train the approach's model on the training split; returns it and the training figures.
+
+    ``detect`` (the landmarks params) goes into the card, so prediction prepares images the same way.
+    """
     labels = labels_for(task)
     train, val = rows(features, "train"), rows(features, "validation")
     X, y = _x(features, train), features["y"][train]
@@ -72,7 +78,8 @@ def fit(features: dict, approach: str, params: dict, task: str) -> tuple[Trained
         approach=approach, task=task, labels=list(labels), feature_kind=kind.name, feature_version=kind.version,
         feature_params=params["features"], model_params=model_params, format=fmt,
         data={"landmarks_index_sha1": str(features["source_hash"]), "train_faces": int(train.sum()),
-              "train_images_augmented": int((train & features["augmented"]).sum())},
+              "train_images_augmented": int((train & features["augmented"]).sum()),
+              "detect_config": asdict(DetectConfig.from_params(detect or {}))},
         training={"seconds": round(seconds, 2), **extra, "libraries": library_versions()},
     )
     model = TrainedModel(card, estimator)

@@ -14,10 +14,10 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging()
     params = load_params()
-    task = params["datasets"][dataset_of(params, args.approach)]["task"]
+    dataset = params["datasets"][dataset_of(params, args.approach)]
     with np.load(Path("data") / "features" / f"{args.approach}.npz", allow_pickle=False) as data:
         features = dict(data)
-    model, training = fit(features, args.approach, params[args.approach], task)
+    model, training = fit(features, args.approach, params[args.approach], dataset["task"], dataset["landmarks"])
     model.save(Path("models") / args.approach)
     write_json(Path("metrics") / "training" / args.approach / "summary.json", training)
 
