@@ -14,7 +14,6 @@ import meshfer
 from meshfer.imageio import ImageReadError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
-APPROACH_CHOICES = ["pca_svm", "blendshape_svm", "gnn", "ensemble"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,8 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--approach", choices=APPROACH_CHOICES, default=None,
-                        help="expression model (default: the best on validation)")
+    common.add_argument("--approach", default=None, help="expression model: pca_svm, blendshape_svm, gnn, "
+                        "mesh_svm or ensemble (default: the best on validation)")
     common.add_argument("--models-dir", default=None, help="a pipeline's models/ folder (default: the bundled ones)")
     common.add_argument("--num-faces", type=int, default=4, help="at most this many faces per image (default 4)")
     common.add_argument("--no-eyes", action="store_true", help="skip the eye-closeness model")
@@ -40,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("-o", "--output", default="-", help="file to write to (default: stdout)")
     predict.add_argument("--annotate", metavar="OUT_DIR", help="write each image with mesh outline and label")
     predict.add_argument("--smoothing", type=int, default=1, help="videos: average probabilities over N frames")
+    predict.add_argument("-j", "--jobs", type=int, default=1, help="worker processes for many images (-1: all)")
     predict.set_defaults(format="json", handler=run_predict)
 
     webcam = commands.add_parser("webcam", parents=[common], help="live window with the label overlaid",
@@ -72,7 +72,7 @@ def run_predict(args) -> int:
             files = list(expand_paths(images))
             if not files:
                 print(f"meshfer: no images in {', '.join(images)}", file=sys.stderr)
-            tables.append(recognizer.predict_many(files, progress=args.output != "-"))
+            tables.append(recognizer.predict_many(files, progress=args.output != "-", n_jobs=args.jobs))
             if args.annotate:
                 annotate_all(recognizer, files, Path(args.annotate))
     for video in videos:

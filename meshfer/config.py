@@ -41,3 +41,14 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 
 def setup_logging() -> None:
     logging.basicConfig(level=os.environ.get("MESHFER_LOG", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+
+
+def stage_args(doc: str | None, name: str, help_text: str) -> str:
+    """Parse a stage's single argument (the dataset or approach it runs for) and set up logging."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument(name, help=help_text)
+    value = getattr(parser.parse_args(), name)
+    setup_logging()
+    return value

@@ -37,6 +37,7 @@ class PrepareReport:
     layout: str = ""
     counts: dict = field(default_factory=dict)
     unknown_folders: list = field(default_factory=list)
+    label_entries_not_folders: list = field(default_factory=list)
     empty_folders: list = field(default_factory=list)
     unreadable: dict = field(default_factory=dict)
     ignored_files: int = 0
@@ -47,6 +48,7 @@ class PrepareReport:
             "images": int(sum(sum(c.values()) for c in self.counts.values())),
             "counts": self.counts,
             "unknown_folders": sorted(self.unknown_folders),
+            "label_entries_not_folders": sorted(self.label_entries_not_folders),
             "empty_folders": sorted(self.empty_folders),
             "unreadable": dict(sorted(self.unreadable.items())),
             "ignored_files": self.ignored_files,
@@ -86,6 +88,8 @@ def scan_label_folders(
     for sub in sorted(folder.iterdir()):
         name = f"{where}{sub.name}"
         if not sub.is_dir():
+            if sub.name in aliases:  # e.g. a file called `happy` where the happy folder should be
+                report.label_entries_not_folders.append(name)
             continue
         if sub.name not in aliases:
             report.unknown_folders.append(name)

@@ -117,6 +117,16 @@ def mesh_nodes(batch: MeshBatch, params: dict) -> np.ndarray:
     return centred_scaled(points, params.get("dims", 2))
 
 
+@feature_kind("aligned_mesh", version=1)
+def aligned_mesh(batch: MeshBatch, params: dict) -> np.ndarray:
+    """Flattened landmark coordinates after removing position, size and head roll, optionally followed by
+    the 52 blendshapes: (N, 478 * dims [+ 52]). The model decides which columns to compress (``pca_columns``)."""
+    coords = mesh_nodes(batch, {"dims": params.get("dims", 2), "level_eyes": True}).reshape(len(batch), -1)
+    if params.get("append_blendshapes", True):
+        return np.hstack([coords, batch.blendshapes.astype(np.float64)])
+    return coords
+
+
 def eye_measures(points: np.ndarray, side: str) -> np.ndarray:
     """(N, 2): eye area / width^2 (shoelace polygon area) and width / height of one eye.
 
@@ -135,15 +145,36 @@ def eye_measures(points: np.ndarray, side: str) -> np.ndarray:
     return np.stack([area / width**2, ratio], axis=1)
 
 
+def iris_measures(points: np.ndarray, side: str) -> np.ndarray:
+    """(N, 3): eye height, upper-lid gap and lower-lid gap, in units of the iris radius.
+
+    Measured across the eye axis (corner to corner), so head roll does not matter. The labels are defined by
+    the lids against the iris (wide: sclera above the iris; closed: no iris), which these measure directly.
+    """
+    xy = points[..., :2].astype(np.float64)
+    c0, c1 = mesh.EYE_CORNERS[side]
+    axis = xy[:, c1] - xy[:, c0]
+    axis /= np.maximum(_norm(axis), EPS)[:, None]
+    normal = np.stack([-axis[:, 1], axis[:, 0]], axis=1)
+    centre, ring = mesh.IRIS[side]
+    radius = np.maximum((_norm(xy[:, ring[0]] - xy[:, ring[2]]) + _norm(xy[:, ring[1]] - xy[:, ring[3]])) / 4, EPS)
+    top, bottom = mesh.EYE_LID_MIDPOINTS[side]
+    across = lambda idx: ((xy[:, idx] - xy[:, centre]) * normal).sum(axis=1)  # noqa: E731
+    upper, lower = np.abs(across(top)), np.abs(across(bottom))
+    return np.stack([(upper + lower) / radius, upper / radius, lower / radius], axis=1)
+
+
 @feature_kind("eyes", version=1)
 def eyes(batch: MeshBatch, params: dict) -> np.ndarray:
-    """Per face: the left eye's features then the right eye's, (N, 2k), k = 2 (+3 with blendshapes).
+    """Per face: the left eye's features then the right eye's, (N, 2k), k = 2 (+3 iris, +3 blendshapes).
 
     ``params['combine']='mean'`` averages the two eyes instead, giving (N, k).
     """
     per_eye = []
     for side in ("left", "right"):
         parts = [eye_measures(batch.points, side)]
+        if params.get("iris"):
+            parts.append(iris_measures(batch.points, side))
         if params.get("blendshapes"):
             suffix = mesh.SUBJECT_SIDE[side].capitalize()
             names = [f"{prefix}{suffix}" for prefix in mesh.EYE_BLENDSHAPE_PREFIXES]

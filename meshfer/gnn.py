@@ -115,6 +115,9 @@ def train_gnn(X, y, X_val, y_val, n_classes: int, params: dict, live_dir: Path |
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     callbacks = [tf.keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=params["patience"],
                                                   restore_best_weights=True, mode="max")]
+    if params.get("lr_patience"):
+        callbacks.append(tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
+                                                              patience=params["lr_patience"], min_lr=1e-5))
     if live_dir is not None:
         from dvclive import Live
         from dvclive.keras import DVCLiveCallback
@@ -145,8 +148,12 @@ class KerasClassifier:
 
 
 def save_keras(model, directory: Path) -> None:
+    """Save an uncompiled copy: serving needs no optimizer state, which would triple the file."""
     directory.mkdir(parents=True, exist_ok=True)
-    model.save(directory / "model.keras")
+    fresh = model.__class__.from_config(model.get_config())
+    fresh(np.zeros((1, mesh.N_LANDMARKS, int(model.norm.mean.shape[-1])), np.float32))  # builds the weights
+    fresh.set_weights(model.get_weights())
+    fresh.save(directory / "model.keras")
 
 
 def load_keras(directory: Path) -> KerasClassifier:

@@ -71,6 +71,7 @@ class DetectConfig:
     pad_fraction: float = 0.25
     pad_mode: str = "constant"  # constant (black) | replicate | reflect
     min_side: int = 256
+    max_side: int = 1920  # larger images are shrunk: MediaPipe looks at 256 px or less anyway
     # Alternative paddings tried, in order, on images where the first attempt finds no face.
     retry_pad_fractions: tuple[float, ...] = ()
     retry_pad_modes: tuple[str, ...] = ()
@@ -117,23 +118,31 @@ class FaceMesh:
 _PAD_MODES = {"constant": "BORDER_CONSTANT", "replicate": "BORDER_REPLICATE", "reflect": "BORDER_REFLECT_101"}
 
 
-def prepare_image(rgb: np.ndarray, pad_fraction: float, pad_mode: str, min_side: int):
-    """Pad by a fraction of the shorter side, then upscale so the shorter side is at least ``min_side``.
+def prepare_image(rgb: np.ndarray, pad_fraction: float, pad_mode: str, min_side: int, max_side: int = 1920):
+    """Pad by a fraction of the shorter side; scale so the shorter side is at least ``min_side`` and the
+    longer at most ``max_side``.
 
-    Returns the prepared image and (pad, scale) to map detections back to the input's pixels.
+    Returns the prepared image, the offset and the scale that map it back: input = (prepared - offset) / scale.
     """
     import cv2
 
     h, w = rgb.shape[:2]
     pad = int(round(pad_fraction * min(h, w)))
+    scale = max(1.0, min_side / (min(h, w) + 2 * pad))
+    scale = min(scale, max_side / (max(h, w) + 2 * pad))
+    border = getattr(cv2, _PAD_MODES[pad_mode])
+    if scale < 1.0:  # large photos: shrink first, so the padding is made at the small size
+        rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        offset = round(pad * scale)
+        if offset:
+            rgb = cv2.copyMakeBorder(rgb, offset, offset, offset, offset, border, value=(0, 0, 0))
+        return np.ascontiguousarray(rgb), float(offset), scale
     if pad > 0:
-        border = getattr(cv2, _PAD_MODES[pad_mode])
         rgb = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, border, value=(0, 0, 0))
-    scale = max(1.0, min_side / min(rgb.shape[:2]))
     if scale > 1.0:
         size = (int(round(rgb.shape[1] * scale)), int(round(rgb.shape[0] * scale)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
-    return np.ascontiguousarray(rgb), pad, scale
+    return np.ascontiguousarray(rgb), pad * scale, scale
 
 
 class Landmarker:
@@ -190,7 +199,8 @@ class Landmarker:
 
         if self._task is None:
             raise RuntimeError("this Landmarker is closed")
-        prepared, pad, scale = prepare_image(rgb, pad_fraction, pad_mode, self.config.min_side)
+        prepared, offset, scale = prepare_image(rgb, pad_fraction, pad_mode, self.config.min_side,
+                                                self.config.max_side)
         mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=prepared)
         if self.running_mode == "video":
             result = self._task.detect_for_video(mp_image, int(timestamp_ms or 0))
@@ -198,14 +208,14 @@ class Landmarker:
             result = self._task.detect(mp_image)
         height, width = prepared.shape[:2]
         faces = [
-            _to_face_mesh(result, i, width, height, pad, scale) for i in range(len(result.face_landmarks))
+            _to_face_mesh(result, i, width, height, offset, scale) for i in range(len(result.face_landmarks))
         ]
         return sorted(faces, key=lambda f: f.area, reverse=True)
 
 
-def _to_face_mesh(result, i: int, width: int, height: int, pad: int, scale: float) -> FaceMesh:
+def _to_face_mesh(result, i: int, width: int, height: int, offset: float, scale: float) -> FaceMesh:
     pts = np.array([(p.x * width, p.y * height, p.z * width) for p in result.face_landmarks[i]], dtype=np.float32)
-    pts[:, :2] -= pad * scale
+    pts[:, :2] -= offset
     pts /= scale
     shapes = result.face_blendshapes[i]
     return FaceMesh(

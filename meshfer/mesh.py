@@ -30,6 +30,9 @@ EYE_CONTOURS: dict[str, tuple[int, ...]] = {
 }
 EYE_CORNERS: dict[str, tuple[int, int]] = {"left": (33, 133), "right": (362, 263)}
 EYE_LID_MIDPOINTS: dict[str, tuple[int, int]] = {"left": (159, 145), "right": (386, 374)}
+# Iris centre and its ring of four points, per eye contour side (468.. lies in the mesh's "left" eye).
+IRIS: dict[str, tuple[int, tuple[int, int, int, int]]] = {"left": (468, (469, 470, 471, 472)),
+                                                          "right": (473, (474, 475, 476, 477))}
 EYE_BLENDSHAPE_PREFIXES: tuple[str, ...] = ("eyeBlink", "eyeSquint", "eyeWide")
 # The mesh's "left" eye contour (33..133) lies on the image's left: the subject's right eye. Blendshape names
 # (eyeBlinkLeft, ...) and meshfer's outputs (left_eye, ...) speak of the subject's own eyes.

@@ -15,7 +15,15 @@ from meshfer.features import MeshBatch, compute_features, get_kind
 from meshfer.labels import labels_for
 from meshfer.landmark_store import load_landmarks
 from meshfer.landmarker import DetectConfig
-from meshfer.models import KERAS_FILE, MODEL_FILE, ModelCard, TrainedModel, build_estimator, library_versions
+from meshfer.models import (
+    KERAS_FILE,
+    MODEL_FILE,
+    ModelCard,
+    TrainedModel,
+    build_estimator,
+    fit_quietly,
+    library_versions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +79,7 @@ def fit(features: dict, approach: str, params: dict, task: str, detect: dict | N
                                  live_dir=Path("metrics") / "training" / approach)
         estimator, fmt, extra = KerasClassifier(net), KERAS_FILE, {"epochs": len(history["loss"])}
     else:
-        estimator, fmt, extra = build_estimator(model_params).fit(X, y), MODEL_FILE, {}
+        estimator, fmt, extra = fit_quietly(build_estimator(model_params), X, y), MODEL_FILE, {}
     seconds = time.perf_counter() - start
     kind = get_kind(params["features"]["kind"])
     card = ModelCard(

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections import deque
@@ -26,8 +27,9 @@ from meshfer.models import ModelLoadError, TrainedModel, load_model
 
 log = logging.getLogger(__name__)
 
-EXPRESSION_APPROACHES = ("pca_svm", "blendshape_svm", "gnn")
 EYES_APPROACH = "eyes"
+ENSEMBLE = "ensemble"
+ENSEMBLE_FILE = "ensemble.json"
 BOX_COLUMNS = ["face", "x_min", "y_min", "x_max", "y_max"]
 EXPRESSION_COLUMNS = ["expression", "expression_score", *[f"p_{name}" for name in EXPRESSIONS]]
 EYE_COLUMNS = ["left_eye", "right_eye", "left_eye_openness", "right_eye_openness"]
@@ -37,22 +39,40 @@ def bundled_models_dir() -> Path:
     return Path(str(resources.files("meshfer") / "assets" / "models"))
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ModelLoadError(f"cannot read {path} ({err})") from None
+
+
 def available_approaches(models_dir: str | os.PathLike) -> list[str]:
+    """The expression models in a models folder (sub-folders whose card says task 'expression')."""
     root = Path(models_dir)
-    return [a for a in EXPRESSION_APPROACHES if (root / a / "card.json").is_file()]
+    cards = sorted(root.glob("*/card.json")) if root.is_dir() else []
+    return [c.parent.name for c in cards if _read_json(c).get("task") == "expression"]
+
+
+def ensemble_members(models_dir: str | os.PathLike) -> list[str]:
+    """The members the ensemble was evaluated with (ensemble.json), else every expression model."""
+    spec = Path(models_dir) / ENSEMBLE_FILE
+    return _read_json(spec)["members"] if spec.is_file() else available_approaches(models_dir)
+
+
+def validation_accuracy(models_dir: str | os.PathLike, approach: str) -> float:
+    root = Path(models_dir)
+    source = root / ENSEMBLE_FILE if approach == ENSEMBLE else root / approach / "card.json"
+    return _read_json(source).get("metrics", {}).get("validation", {}).get("accuracy", 0.0) if source.is_file() else 0.0
 
 
 def best_on_validation(models_dir: str | os.PathLike) -> str:
-    """The expression approach whose card reports the highest validation accuracy."""
-    import json
-
-    scores = {}
-    for approach in available_approaches(models_dir):
-        card = json.loads((Path(models_dir) / approach / "card.json").read_text())
-        scores[approach] = card.get("metrics", {}).get("validation", {}).get("accuracy", 0.0)
-    if not scores:
-        raise ModelLoadError(f"no expression model in {models_dir} (expected one of {EXPRESSION_APPROACHES})")
-    return max(scores, key=scores.get)
+    """The expression approach (or the ensemble) with the highest validation accuracy."""
+    candidates = available_approaches(models_dir)
+    if not candidates:
+        raise ModelLoadError(f"no expression model in {models_dir}")
+    if (Path(models_dir) / ENSEMBLE_FILE).is_file():
+        candidates.append(ENSEMBLE)
+    return max(candidates, key=lambda a: validation_accuracy(models_dir, a))
 
 
 class Recognizer:
@@ -60,7 +80,8 @@ class Recognizer:
 
     Parameters
     ----------
-    approach: "pca_svm" | "blendshape_svm" | "gnn" | "ensemble", or None for the best on validation.
+    approach: an expression model in ``models_dir`` ("pca_svm", "blendshape_svm", "gnn", "mesh_svm") or
+        "ensemble" (soft voting); None picks the best on validation.
     models_dir: a pipeline's ``models/`` folder; None uses the pretrained models shipped in the package.
     eyes: also rate each eye's closeness (needs the ``eyes`` model).
     num_faces: at most this many faces per image.
@@ -77,6 +98,9 @@ class Recognizer:
         detect_config: DetectConfig | None = None,
         running_mode: str = "image",
     ):
+        # Kept so that worker processes can build the same recognizer (predict_many with n_jobs).
+        self._settings = dict(approach=approach, models_dir=models_dir, eyes=eyes, num_faces=num_faces,
+                              landmarker_model=landmarker_model, detect_config=detect_config)
         self.models_dir = Path(models_dir) if models_dir else bundled_models_dir()
         self.approach = approach or best_on_validation(self.models_dir)
         self.expression_models = self._load_expression_models(self.approach)
@@ -85,9 +109,11 @@ class Recognizer:
         self.landmarker = Landmarker(config, landmarker_model, running_mode=running_mode)
 
     def _load_expression_models(self, approach: str) -> list[TrainedModel]:
-        names = available_approaches(self.models_dir) if approach == "ensemble" else [approach]
-        if approach != "ensemble" and approach not in EXPRESSION_APPROACHES:
-            raise ValueError(f"unknown approach {approach!r}; choose from {[*EXPRESSION_APPROACHES, 'ensemble']}")
+        known = available_approaches(self.models_dir)
+        names = ensemble_members(self.models_dir) if approach == ENSEMBLE else [approach]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"unknown approach {unknown[0]!r}; {self.models_dir} has {[*known, ENSEMBLE]}")
         return [load_model(self.models_dir / name) for name in names]
 
     def _detect_config_from_cards(self, num_faces: int) -> DetectConfig:
@@ -161,16 +187,35 @@ class Recognizer:
         return table
 
     # --- many images -----------------------------------------------------------------------------------------
-    def predict_many(self, sources: Iterable[str | os.PathLike], progress: bool = True) -> pd.DataFrame:
+    def predict_many(self, sources: Iterable[str | os.PathLike], progress: bool = True, n_jobs: int = 1,
+                     chunk_size: int = 64) -> pd.DataFrame:
         """Every image of the given files and folders; one row per face, plus a row with ``error`` for files
-        that could not be read or had no face (``error="no face found"``), so nothing is lost silently."""
+        that could not be read or had no face (``error="no face found"``), so nothing is lost silently.
+
+        ``n_jobs`` > 1 (or -1 for all cores) spreads chunks of files over worker processes.
+        """
         from tqdm.auto import tqdm
 
         paths = list(expand_paths(sources))
-        frames = []
-        for path in tqdm(paths, desc="predict", unit="img", disable=not progress or len(paths) < 2):
-            frames.append(self._predict_file(path))
-        return _concat(frames, ["path", *self.columns(), "error"])
+        columns = ["path", *self.columns(), "error"]
+        bar = tqdm(total=len(paths), desc="predict", unit="img", disable=not progress or len(paths) < 2)
+        if n_jobs == 1 or len(paths) <= chunk_size:
+            frames = []
+            for path in paths:
+                frames.append(self._predict_file(path))
+                bar.update()
+        else:
+            from joblib import Parallel, delayed
+
+            chunks = [paths[i : i + chunk_size] for i in range(0, len(paths), chunk_size)]
+            frames = []
+            for frame, count in Parallel(n_jobs=n_jobs, return_as="generator")(
+                delayed(_predict_chunk)(self._settings, chunk) for chunk in chunks
+            ):
+                frames.append(frame)
+                bar.update(count)
+        bar.close()
+        return _concat(frames, columns)
 
     def _predict_file(self, path: Path) -> pd.DataFrame:
         try:
@@ -205,6 +250,11 @@ class Recognizer:
             if with_frames:
                 table.attrs["frame_bgr"] = bgr
             yield table
+
+
+def _predict_chunk(settings: dict, paths: list[Path]) -> tuple[pd.DataFrame, int]:
+    with Recognizer(**settings) as recognizer:
+        return recognizer.predict_many(paths, progress=False), len(paths)
 
 
 def _smooth(table: pd.DataFrame, history: dict[int, deque], window: int) -> pd.DataFrame:

@@ -1,34 +1,30 @@
 """Stage `evaluate@<approach>`: score validation and test -> metrics/<approach>.json, reports, confusion."""
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from meshfer.config import setup_logging, write_json
+from meshfer.config import stage_args, write_json
 from meshfer.evaluate import save_confusion_png
 from meshfer.models import load_model
 from meshfer.pipeline import evaluate
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("approach")
-    args = parser.parse_args()
-    setup_logging()
-    model = load_model(Path("models") / args.approach)
-    with np.load(Path("data") / "features" / f"{args.approach}.npz", allow_pickle=False) as data:
+    approach = stage_args(__doc__, "approach", "a key of `approaches` in params.yaml")
+    model = load_model(Path("models") / approach)
+    with np.load(Path("data") / "features" / f"{approach}.npz", allow_pickle=False) as data:
         features = dict(data)
     metrics, report, test_rows, predictions = evaluate(model, features)
     metrics_dir = Path("metrics")
-    write_json(metrics_dir / f"{args.approach}.json", metrics)
-    write_json(metrics_dir / "reports" / f"{args.approach}.json", report)
+    write_json(metrics_dir / f"{approach}.json", metrics)
+    write_json(metrics_dir / "reports" / f"{approach}.json", report)
     (metrics_dir / "confusion").mkdir(parents=True, exist_ok=True)
-    test_rows.to_csv(metrics_dir / "confusion" / f"{args.approach}.csv", index=False)
+    test_rows.to_csv(metrics_dir / "confusion" / f"{approach}.csv", index=False)
     last = list(report)[-1]  # test, or validation where a dataset has no test split
     matrix = pd.DataFrame.from_dict(report[last]["confusion"], orient="index")
-    save_confusion_png(matrix, metrics_dir / "confusion" / f"{args.approach}.png", f"{args.approach} — {last}")
-    out = Path("data") / "predictions" / f"{args.approach}.parquet"
+    save_confusion_png(matrix, metrics_dir / "confusion" / f"{approach}.png", f"{approach} — {last}")
+    out = Path("data") / "predictions" / f"{approach}.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
     predictions.to_parquet(out, index=False)
 

@@ -7,20 +7,24 @@ from pathlib import Path
 
 from meshfer.config import load_params, setup_logging
 from meshfer.models import CARD_FILE
-from meshfer.recognizer import bundled_models_dir
+from meshfer.recognizer import ENSEMBLE_FILE
 
 
 def main() -> None:
     argparse.ArgumentParser(description=__doc__).parse_args()
     setup_logging()
-    target_root = bundled_models_dir()
+    target_root = Path("meshfer") / "assets" / "models"  # the declared output, in this checkout
     shutil.rmtree(target_root, ignore_errors=True)
-    for approach in load_params()["approaches"]:
+    params = load_params()
+    for approach in params["approaches"]:
         source, target = Path("models") / approach, target_root / approach
         shutil.copytree(source, target)
         card = json.loads((source / CARD_FILE).read_text())
         card["metrics"] = {**card.get("metrics", {}), **json.loads((Path("metrics") / f"{approach}.json").read_text())}
         (target / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    ensemble = {"members": params["ensemble"]["members"],
+                "metrics": json.loads((Path("metrics") / "ensemble.json").read_text())}
+    (target_root / ENSEMBLE_FILE).write_text(json.dumps(ensemble, indent=2) + "\n")
 
 
 if __name__ == "__main__":

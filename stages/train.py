@@ -1,25 +1,24 @@
 """Stage `train@<approach>`: fit on the training split -> models/<approach>/ (model file + card.json)."""
-import argparse
+import resource
 from pathlib import Path
 
 import numpy as np
 
-from meshfer.config import dataset_of, load_params, setup_logging, write_json
+from meshfer.config import dataset_of, load_params, stage_args, write_json
 from meshfer.pipeline import fit
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("approach")
-    args = parser.parse_args()
-    setup_logging()
+    approach = stage_args(__doc__, "approach", "a key of `approaches` in params.yaml")
     params = load_params()
-    dataset = params["datasets"][dataset_of(params, args.approach)]
-    with np.load(Path("data") / "features" / f"{args.approach}.npz", allow_pickle=False) as data:
+    dataset = params["datasets"][dataset_of(params, approach)]
+    with np.load(Path("data") / "features" / f"{approach}.npz", allow_pickle=False) as data:
         features = dict(data)
-    model, training = fit(features, args.approach, params[args.approach], dataset["task"], dataset["landmarks"])
-    model.save(Path("models") / args.approach)
-    write_json(Path("metrics") / "training" / args.approach / "summary.json", training)
+    model, training = fit(features, approach, params[approach], dataset["task"], dataset["landmarks"])
+    model.save(Path("models") / approach)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    write_json(Path("metrics") / "training" / approach / "summary.json",
+               {**training, "peak_rss_mib": round(peak_mib, 1)})
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from meshfer import mesh
-from meshfer.features import MeshBatch, compute_features, eye_measures, get_kind
+from meshfer.features import MeshBatch, compute_features, eye_measures, get_kind, iris_measures
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def _moved(batch: MeshBatch, scale=2.7, shift=(31.0, -12.0, 5.0), angle=0.0) -> 
     {"kind": "distances", "dims": 2, "reference": 4, "scale_pair": [4, 151]},
     {"kind": "mesh_nodes", "dims": 2, "level_eyes": False},
     {"kind": "mesh_nodes", "dims": 3, "level_eyes": True},
-    {"kind": "eyes", "combine": "per_eye", "blendshapes": True},
+    {"kind": "eyes", "combine": "per_eye", "blendshapes": True, "iris": True},
     {"kind": "blendshapes", "append_distances": True, "distances": {"dims": 3}},
 ])
 def test_invariant_to_translation_and_scale(real_meshes, params):
@@ -66,6 +66,9 @@ def _synthetic_eye(opening: float) -> np.ndarray:
         points[0, idx, :2] = (5 * np.cos(a), -opening / 2 * np.sin(a))
     top, bottom = mesh.EYE_LID_MIDPOINTS["left"]
     points[0, top, :2], points[0, bottom, :2] = (0, -opening / 2), (0, opening / 2)
+    centre, ring = mesh.IRIS["left"]
+    for idx, (dx, dy) in zip(ring, [(2, 0), (0, -2), (-2, 0), (0, 2)]):  # iris of radius 2 at the centre
+        points[0, idx, :2] = (dx, dy)
     return points
 
 
@@ -78,6 +81,13 @@ def test_wide_eye_scores_lower_ratio_than_shut_eye():
 def test_zero_height_eye_is_finite():
     closed = eye_measures(_synthetic_eye(0.0), "left")
     assert np.isfinite(closed).all() and closed[0, 0] == 0 and closed[0, 1] > 100
+    assert np.isfinite(iris_measures(_synthetic_eye(0.0), "left")).all()
+
+
+def test_iris_gaps_tell_wide_from_narrowed():
+    wide, narrowed = iris_measures(_synthetic_eye(6.0), "left"), iris_measures(_synthetic_eye(2.0), "left")
+    assert wide[0, 1] == pytest.approx(1.5)  # upper lid 3 above the centre: sclera shows above a radius-2 iris
+    assert narrowed[0, 1] == pytest.approx(0.5) and narrowed[0, 0] < wide[0, 0]
 
 
 def test_unknown_kind_is_refused():

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from PIL import Image
 
 from meshfer.landmarker import (
     MODEL_SHA256,
@@ -38,8 +39,23 @@ def test_env_override_is_checked(tmp_path, monkeypatch):
 
 def test_prepare_image_pads_and_upscales():
     img = np.zeros((48, 48, 3), np.uint8)
-    out, pad, scale = prepare_image(img, 0.25, "constant", 256)
-    assert pad == 12 and out.shape == (256, 256, 3) and scale == pytest.approx(256 / 72)
+    out, offset, scale = prepare_image(img, 0.25, "constant", 256)
+    assert out.shape == (256, 256, 3) and scale == pytest.approx(256 / 72) and offset == pytest.approx(12 * scale)
+
+
+def test_prepare_image_shrinks_huge_photos():
+    out, offset, scale = prepare_image(np.zeros((10000, 6000, 3), np.uint8), 0.0, "constant", 256, 1920)
+    assert out.shape == (1920, 1152, 3) and offset == 0 and scale == pytest.approx(0.192)
+
+
+def test_huge_and_tiny_images(landmarker, face_image, tmp_path):
+    import cv2
+
+    big = cv2.resize(np.asarray(Image.open(face_image).convert("RGB")), (4000, 4000), interpolation=cv2.INTER_CUBIC)
+    faces = landmarker.detect(big)
+    assert len(faces) == 1 and faces[0].bbox[2] > 2000  # found, in the big image's own pixels
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / "dot.png")
+    assert landmarker.detect(tmp_path / "dot.png") == []
 
 
 def test_detects_fer_face_in_input_pixels(landmarker, face_image):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from meshfer.labels import EYE_STATES, EXPRESSIONS
-from meshfer.models import ModelCard, ModelLoadError, TrainedModel, build_estimator, load_model
+from meshfer.models import ModelCard, ModelLoadError, TrainedModel, build_estimator, fit_quietly, load_model
 
 
 def _data(n_classes, n=140, d=6, seed=0):
@@ -22,8 +22,8 @@ def _card(task="expression", kind="distances", version=1, labels=None):
 @pytest.fixture
 def saved_svm(tmp_path):
     X, y = _data(7)
-    est = build_estimator({"kind": "svm", "C": 5, "pca_components": 3, "seed": 0, "calibration_folds": 3})
-    TrainedModel(_card(), est.fit(X, y)).save(tmp_path / "m")
+    est = build_estimator({"kind": "svm", "C": 5, "pca_components": 3, "seed": 0})
+    TrainedModel(_card(), fit_quietly(est, X, y)).save(tmp_path / "m")
     return tmp_path / "m", X
 
 

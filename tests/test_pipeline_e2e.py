@@ -1,64 +1,14 @@
 """The whole DVC pipeline on a small, fixed subset chosen through params: what `dvc repro` does for a user."""
 import json
-import os
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
-import pytest
-import yaml
+from tests.conftest import run_ok
 
-from tests.conftest import ROOT
-
-APPROACHES = ("pca_svm", "blendshape_svm", "gnn", "eyes")
+APPROACHES = ("pca_svm", "blendshape_svm", "gnn", "mesh_svm", "eyes")
 
 
-def _run(args, cwd, env):
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout
-
-
-def subset_params(params: dict) -> dict:
-    for name in ("fer", "eyes"):
-        params["datasets"][name]["max_per_label"] = 10
-        params["datasets"][name]["landmarks"]["chunk_size"] = 32
-    params["datasets"]["fer"]["augment"]["target_per_class"] = 14
-    for approach in ("pca_svm", "blendshape_svm"):
-        params[approach]["model"].update(calibration_folds=3, pca_components=min(20, params[approach]["model"]
-                                                                                  ["pca_components"]))
-    params["gnn"]["model"].update(epochs=1, channels=[8], dense_units=16)
-    return params
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, fer_root, eyes_root):
-    dest = tmp_path_factory.mktemp("project")
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.split()
-    for rel in files:
-        src = ROOT / rel
-        if rel.startswith(("data/", "models/", "metrics/")) or rel == "dvc.lock" or not src.is_file():
-            continue
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dest / rel)
-    (dest / "data" / "raw").mkdir(parents=True)
-    os.symlink(fer_root.resolve(), dest / "data" / "raw" / "fer2013")
-    os.symlink(eyes_root.resolve(), dest / "data" / "raw" / "eyes")
-    params = subset_params(yaml.safe_load((dest / "params.yaml").read_text()))
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
-    _run(["git", "init", "-q"], dest, env)
-    _run(["git", "add", "-A"], dest, env)
-    _run(["git", "commit", "-qm", "subset"], dest, env)
-    first = _run([sys.executable, "-m", "dvc", "repro"], dest, env)
-    return dest, env, first
-
-
-def test_every_approach_produces_metrics_models_and_plots(project):
-    dest, _, _ = project
+def test_every_approach_produces_metrics_models_and_plots(pipeline_project):
+    dest, _, _ = pipeline_project
     for approach in APPROACHES:
         metrics = json.loads((dest / "metrics" / f"{approach}.json").read_text())
         for split in ("validation", "test"):
@@ -73,10 +23,10 @@ def test_every_approach_produces_metrics_models_and_plots(project):
     assert (dest / "metrics" / "training" / "gnn" / "plots" / "metrics").is_dir()
 
 
-def test_augmented_copies_stay_in_train(project):
+def test_augmented_copies_stay_in_train(pipeline_project):
     import pandas as pd
 
-    dest, _, _ = project
+    dest, _, _ = pipeline_project
     manifest = pd.read_parquet(dest / "data" / "fer" / "augmented" / "manifest.parquet")
     assert manifest["augmented"].any()
     assert set(manifest.loc[manifest["augmented"], "split"]) == {"train"}
@@ -85,15 +35,35 @@ def test_augmented_copies_stay_in_train(project):
                                                                                    "source"])
 
 
-def test_second_repro_is_a_no_op(project):
-    dest, env, _ = project
-    out = _run([sys.executable, "-m", "dvc", "repro"], dest, env)
+def test_second_repro_is_a_no_op(pipeline_project):
+    dest, env, _ = pipeline_project
+    out = run_ok([sys.executable, "-m", "dvc", "repro"], dest, env)
     assert "Running stage" not in out and "up to date" in out
 
 
-def test_metrics_show_lists_all_approaches(project):
-    dest, env, _ = project
-    out = _run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], dest, env)
+def test_metrics_show_lists_all_approaches(pipeline_project):
+    dest, env, _ = pipeline_project
+    out = run_ok([sys.executable, "-m", "dvc", "metrics", "show", "--json"], dest, env)
     shown = json.dumps(json.loads(out))
-    for approach in APPROACHES:
+    for approach in (*APPROACHES, "ensemble"):
         assert f"metrics/{approach}.json" in shown
+
+
+def test_ensemble_is_the_mean_of_its_members(pipeline_project):
+    import numpy as np
+    import pandas as pd
+
+    from meshfer.ensemble import PROBA, mean_probabilities
+
+    dest, _, _ = pipeline_project
+    members = ["pca_svm", "blendshape_svm", "gnn", "mesh_svm"]
+    tables = [pd.read_parquet(dest / "data" / "predictions" / f"{m}.parquet") for m in members]
+    voted = mean_probabilities(tables)
+    found = ~np.isnan(voted[PROBA[0]].to_numpy(float))
+    np.testing.assert_allclose(voted[PROBA].to_numpy(float)[found].sum(axis=1), 1, atol=1e-6)
+    metrics = json.loads((dest / "metrics" / "ensemble.json").read_text())
+    test = voted[voted["split"] == "test"]
+    predicted = np.array(PROBA)[np.nan_to_num(test[PROBA].to_numpy(float), nan=-1).argmax(axis=1)]
+    correct = (np.char.replace(predicted.astype(str), "p_", "") == test["actual"].to_numpy(str)) & found[
+        (voted["split"] == "test").to_numpy()]
+    assert metrics["test"]["accuracy"] == round(correct.mean(), 4)

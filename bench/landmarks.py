@@ -1,0 +1,54 @@
+"""Landmark pass throughput on 1 and 2 processes over a fixed FER-2013 sample, and a no-op `dvc repro`.
+
+Run: python -m bench.landmarks   (writes bench/results/landmarks.json)
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+
+import pandas as pd
+
+from bench.common import ROOT, fer_sample, write_result
+from meshfer.config import load_params
+from meshfer.landmark_store import run_landmark_pass
+from meshfer.landmarker import DetectConfig
+
+
+def throughput(files, n_jobs: int, backend: str = "loky") -> dict:
+    manifest = pd.DataFrame({"path": list(map(str, files)), "label": "x", "split": "test", "source": range(len(files)),
+                             "augmented": False})
+    config = DetectConfig.from_params(load_params(ROOT / "params.yaml")["datasets"]["fer"]["landmarks"])
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        index = run_landmark_pass(manifest, out, config, n_jobs=n_jobs, backend=backend, chunk_size=64)
+        seconds = time.perf_counter() - start
+    return {"processes": n_jobs, "backend": backend, "images": len(files), "seconds": round(seconds, 2),
+            "images_per_second": round(len(files) / seconds, 1), "coverage": round(float(index["found"].mean()), 4)}
+
+
+def noop_repro_seconds() -> float:
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if "Running stage" in out.stdout:
+        raise SystemExit("dvc repro was not a no-op: run the full pipeline first")
+    return round(seconds, 2)
+
+
+def main() -> None:
+    files = fer_sample(per_label=80)
+    runs = [throughput(files, 1), throughput(files, 2), throughput(files, 2, backend="dask")]
+    write_result("landmarks", {
+        "what": "cold landmark pass (hashing, decoding, MediaPipe, writing parts) over a fixed sample of "
+                "FER-2013 PrivateTest: the first 80 files by name of each label",
+        "command": "python -m bench.landmarks",
+        "runs": runs,
+        "noop_dvc_repro_seconds": noop_repro_seconds(),
+    })
+
+
+if __name__ == "__main__":
+    main()

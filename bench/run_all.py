@@ -1,0 +1,13 @@
+"""`make bench`: every benchmark in turn (about 10 minutes on 2 cores), then the README table."""
+from bench import eyes_models, landmarks, predict, report
+
+
+def main() -> None:
+    landmarks.main()
+    predict.main()
+    eyes_models.main()
+    report.main()
+
+
+if __name__ == "__main__":
+    main()

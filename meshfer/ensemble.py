@@ -1,0 +1,35 @@
+"""Soft voting: the mean of the members' calibrated probabilities, scored like any single approach."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from meshfer.evaluate import confusion, confusion_rows, per_class_report, split_metrics
+from meshfer.labels import EXPRESSIONS
+from meshfer.pipeline import decide
+
+PROBA = [f"p_{name}" for name in EXPRESSIONS]
+
+
+def mean_probabilities(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per image, the mean of the members' probabilities (NaN rows, no face, stay NaN)."""
+    first = tables[0]
+    for other in tables[1:]:
+        if not (other["path"].to_numpy() == first["path"].to_numpy()).all():
+            raise ValueError("ensemble members were evaluated on different images; re-run their evaluate stages")
+    mean = np.mean([t[PROBA].to_numpy(float) for t in tables], axis=0)
+    return first[["path", "split", "actual"]].assign(**dict(zip(PROBA, mean.T)))
+
+
+def soft_vote(tables: list[pd.DataFrame]) -> tuple[dict, dict, pd.DataFrame]:
+    voted = mean_probabilities(tables)
+    index = {name: i for i, name in enumerate(EXPRESSIONS)}
+    metrics, report, rows = {}, {}, None
+    for split, group in voted.groupby("split", sort=False):
+        y_true = group["actual"].map(index).to_numpy(int)
+        y_pred = decide(group[PROBA].to_numpy(float))
+        metrics[split] = split_metrics(y_true, y_pred, EXPRESSIONS)
+        report[split] = {"per_class": per_class_report(y_true, y_pred, EXPRESSIONS),
+                         "confusion": confusion(y_true, y_pred, EXPRESSIONS).to_dict(orient="index")}
+        rows = confusion_rows(y_true, y_pred, EXPRESSIONS)
+    return metrics, report, rows
