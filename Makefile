@@ -24,6 +24,7 @@ test: venv data
 	pytest -q tests
 
 bench: venv data
+	pip install -q --no-deps -r bench/requirements-peer.txt
 	python -m bench.run_all
 
 clean-venv:

@@ -10,7 +10,7 @@ import re
 from bench.common import RESULTS, ROOT
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-EXPRESSION = ("pca_svm", "blendshape_svm", "gnn", "ensemble")
+EXPRESSION = ("pca_svm", "blendshape_svm", "gnn", "mesh_svm", "ensemble")
 
 
 def _load(path):
@@ -36,6 +36,10 @@ def table() -> str:
             f"{cost.get('end_to_end_ms_per_image', '–')} | {cost.get('classify_ms_per_face_batch1', '–')} | "
             f"{cost.get('model_size_mb', '–')} |"
         )
+    peer = _load(RESULTS / "peer_fer.json").get("results", {})
+    for mode, m in peer.items():
+        rows.append(f"| peer: `fer` CNN, {mode} | – | {_pct(m['accuracy'])} | {m['macro_f1']} | "
+                    f"{_pct(m['no_face_rate'])} | {_pct(m['detected_accuracy'])} | {m['ms_per_image_one_core']} | – | – |")
     return "\n".join(rows)
 
 

@@ -1,11 +1,12 @@
 """`make bench`: every benchmark in turn (about 10 minutes on 2 cores), then the README table."""
-from bench import eyes_models, landmarks, predict, report
+from bench import eyes_models, landmarks, peer_fer, predict, report
 
 
 def main() -> None:
     landmarks.main()
     predict.main()
     eyes_models.main()
+    peer_fer.main()
     report.main()
 
 
