@@ -216,17 +216,20 @@ def load_landmarks(out_dir: str | os.PathLike) -> LandmarkTable:
     return _assemble(index.drop(columns=["found", "n_faces", "error"]), _load_parts(configs[0]))
 
 
-def coverage_report(index: pd.DataFrame, by: Iterable[str] = ("split", "label")) -> dict:
-    """Share of images with a face, overall, per split and per split x label; plus read failures."""
+def coverage_report(index: pd.DataFrame) -> dict:
+    """Share of images with a face, overall and per split; plus read failures and multi-face images."""
     found = index["found"].astype(bool)
     report: dict = {"images": int(len(index)), "coverage": round(float(found.mean()), 4) if len(index) else 0.0}
     report["unreadable"] = int(index["error"].str.len().gt(0).sum() - (index["error"] == "no face found").sum())
     report["multiple_faces"] = int((index["n_faces"] > 1).sum())
-    by = list(by)
-    for split, group in index.groupby(by[0], sort=True):
-        entry = {"images": int(len(group)), "coverage": round(float(group["found"].mean()), 4)}
-        entry["per_label"] = {
-            str(label): round(float(g["found"].mean()), 4) for label, g in group.groupby(by[1], sort=True)
-        }
-        report[str(split)] = entry
+    for split, group in index.groupby("split", sort=True):
+        report[f"{split}_coverage"] = round(float(group["found"].mean()), 4)
     return report
+
+
+def coverage_by_label(index: pd.DataFrame) -> dict:
+    """Coverage per split and label: the detail behind coverage_report, for a report file."""
+    return {
+        str(split): {str(label): round(float(g["found"].mean()), 4) for label, g in group.groupby("label", sort=True)}
+        for split, group in index.groupby("split", sort=True)
+    }

@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 
 from meshfer.config import load_params, stage_args, write_json
-from meshfer.landmark_store import coverage_report, run_landmark_pass
+from meshfer.landmark_store import coverage_by_label, coverage_report, run_landmark_pass
 from meshfer.landmarker import DetectConfig
 
 
@@ -21,8 +21,11 @@ def main() -> None:
         chunk_size=params["chunk_size"],
         scheduler_address=params.get("scheduler_address") or None,
     )
-    report = {"all": coverage_report(index), "originals": coverage_report(index[~index["augmented"]])}
-    write_json(Path("metrics") / "landmarks" / f"{dataset}.json", report)
+    originals = index[~index["augmented"]]
+    write_json(Path("metrics") / "landmarks" / f"{dataset}.json",
+               {"originals": coverage_report(originals), "with_augmented": coverage_report(index)})
+    write_json(Path("metrics") / "reports" / f"landmarks_{dataset}.json",
+               {"coverage_by_label": coverage_by_label(originals), "with_augmented": coverage_by_label(index)})
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ def test_records_faces_and_failures(reference, manifest):
     assert np.isfinite(reference.points[reference.found]).all()
     report = coverage_report(index)
     assert report["unreadable"] == 2 and report["images"] == 22
+    assert report["test_coverage"] == report["coverage"] == round(index["found"].mean(), 4)
 
 
 def test_resume_after_interruption_gives_identical_output(manifest, reference, tmp_path):
