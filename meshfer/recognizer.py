@@ -252,9 +252,21 @@ class Recognizer:
             yield table
 
 
+_WORKER_RECOGNIZERS: dict[str, Recognizer] = {}
+
+
 def _predict_chunk(settings: dict, paths: list[Path]) -> tuple[pd.DataFrame, int]:
-    with Recognizer(**settings) as recognizer:
-        return recognizer.predict_many(paths, progress=False), len(paths)
+    # One recognizer per worker process and settings, kept for the chunks that follow: loading the models
+    # and the landmarker costs seconds, a chunk of images about as much.
+    key = repr(sorted(settings.items()))
+    if key not in _WORKER_RECOGNIZERS:
+        import threading
+
+        _WORKER_RECOGNIZERS[key] = recognizer = Recognizer(**settings)
+        # MediaPipe closes through a thread pool, which plain atexit handlers find already shut down; hooks
+        # registered with threading run before that, newest first.
+        getattr(threading, "_register_atexit", __import__("atexit").register)(recognizer.close)
+    return _WORKER_RECOGNIZERS[key].predict_many(paths, progress=False), len(paths)
 
 
 def _smooth(table: pd.DataFrame, history: dict[int, deque], window: int) -> pd.DataFrame:
