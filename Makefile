@@ -21,7 +21,7 @@ repro: venv data
 	dvc repro
 
 test: venv data
-	pytest -q tests
+	python -m pytest -q tests
 
 bench: venv data
 	pip install -q --no-deps -r bench/requirements-peer.txt

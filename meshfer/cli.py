@@ -84,7 +84,8 @@ def run_predict(args) -> int:
             table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"error": ["no frames"]})
             table.insert(0, "path", video)
             tables.append(table)
-    result = pd.concat([t for t in tables if not t.empty], ignore_index=True) if tables else pd.DataFrame()
+    filled = [t for t in tables if not t.empty]
+    result = pd.concat(filled, ignore_index=True) if filled else pd.DataFrame(columns=["path", "error"])
     write_table(result, args.format, args.output)
     failed = result.get("error", pd.Series(dtype=str)).fillna("").str.len().gt(0)
     for row in result[failed].itertuples():

@@ -61,7 +61,7 @@ def _empty_records(n: int) -> dict[str, np.ndarray]:
 
 
 def detect_files(paths: Sequence[str], config: DetectConfig, model_path: str | None = None) -> dict[str, np.ndarray]:
-    """Run the landmarker over files; the largest face of each image is kept, failures are recorded."""
+    """Run the landmarker over files; the most confident face of each image is kept, failures are recorded."""
     records = _empty_records(len(paths))
     with Landmarker(config, model_path) as landmarker:
         for i, path in enumerate(paths):

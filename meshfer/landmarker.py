@@ -185,7 +185,12 @@ class Landmarker:
             self._task = None
 
     def detect(self, image: Any, timestamp_ms: int | None = None) -> list[FaceMesh]:
-        """All faces in one image, largest first; an empty list when there is none."""
+        """All faces in one image, most confident first (MediaPipe's order); an empty list when there is none.
+
+        A detection lying mostly inside a more confident one is the same face found twice, and one less than a
+        tenth the size of the most confident face is, at the low confidence small crops need, almost always a
+        texture mistaken for a face: both are dropped.
+        """
         rgb = to_rgb(image)
         attempts = self.config.attempts() if self.running_mode == "image" else self.config.attempts()[:1]
         for pad_fraction, pad_mode in attempts:
@@ -210,7 +215,29 @@ class Landmarker:
         faces = [
             _to_face_mesh(result, i, width, height, offset, scale) for i in range(len(result.face_landmarks))
         ]
-        return sorted(faces, key=lambda f: f.area, reverse=True)
+        return plausible_faces(faces)
+
+
+def plausible_faces(faces: list[FaceMesh], max_overlap: float = 0.5, min_relative_area: float = 0.1
+                    ) -> list[FaceMesh]:
+    """Keep faces in order, dropping any covered by a kept face's box for more than ``max_overlap`` of the
+    smaller box, or smaller than ``min_relative_area`` times the first face's box."""
+    kept: list[FaceMesh] = []
+    for face in faces:
+        if kept and face.area < min_relative_area * kept[0].area:
+            continue
+        if all(_overlap(face.bbox, other.bbox) <= max_overlap for other in kept):
+            kept.append(face)
+    return kept
+
+
+def _overlap(a: tuple, b: tuple) -> float:
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return width * height / max(smaller, 1e-9)
 
 
 def _to_face_mesh(result, i: int, width: int, height: int, offset: float, scale: float) -> FaceMesh:

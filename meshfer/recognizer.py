@@ -132,7 +132,8 @@ class Recognizer:
 
     # --- one image -------------------------------------------------------------------------------------------
     def predict(self, image: Any, channel_order: str = "RGB", return_mesh: bool = False) -> pd.DataFrame:
-        """One row per face: box, expression and its probabilities, eye states; empty when no face is found.
+        """One row per face (0 = most confident): box, expression and its probabilities, eye states; empty when
+        no face is found.
 
         ``image`` is a path, a numpy array (gray, RGB or BGR with ``channel_order="BGR"``; uint8 or uint16)
         or a PIL image. Unreadable input raises :class:`meshfer.imageio.ImageReadError`.

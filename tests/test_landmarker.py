@@ -78,3 +78,16 @@ def test_closed_landmarker_refuses(face_image):
     lm.close()
     with pytest.raises(RuntimeError, match="closed"):
         lm.detect(face_image)
+
+
+def test_duplicate_and_tiny_detections_are_dropped():
+    from meshfer.landmarker import FaceMesh, plausible_faces
+
+    def face(x0, y0, x1, y1):
+        points = np.zeros((478, 3), np.float32)
+        points[:, :2] = ((x0 + x1) / 2, (y0 + y1) / 2)
+        points[0, :2], points[1, :2] = (x0, y0), (x1, y1)
+        return FaceMesh(points, np.zeros(52, np.float32), np.eye(4, dtype=np.float32))
+
+    main, inside, tiny, other = face(10, 10, 50, 50), face(15, 15, 45, 48), face(0, 0, 5, 5), face(60, 10, 95, 48)
+    assert plausible_faces([main, inside, tiny, other]) == [main, other]

@@ -67,3 +67,13 @@ def test_ensemble_is_the_mean_of_its_members(pipeline_project):
     correct = (np.char.replace(predicted.astype(str), "p_", "") == test["actual"].to_numpy(str)) & found[
         (voted["split"] == "test").to_numpy()]
     assert metrics["test"]["accuracy"] == round(correct.mean(), 4)
+
+
+def test_svm_chain_is_deterministic(pipeline_project):
+    dest, env, _ = pipeline_project
+    before = {a: (dest / "metrics" / f"{a}.json").read_bytes() for a in ("pca_svm", "blendshape_svm")}
+    run_ok([sys.executable, "-m", "dvc", "repro", "-f", "-s", "train@pca_svm", "train@blendshape_svm"], dest, env)
+    run_ok([sys.executable, "-m", "dvc", "repro", "-f", "-s", "evaluate@pca_svm", "evaluate@blendshape_svm"], dest,
+           env)
+    for approach, content in before.items():
+        assert (dest / "metrics" / f"{approach}.json").read_bytes() == content, approach
