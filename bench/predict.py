@@ -17,7 +17,7 @@ import numpy as np
 
 from bench.common import fer_sample, median_ms, one_core, peak_rss_mib, write_result
 
-APPROACHES = ("pca_svm", "blendshape_svm", "gnn", "mesh_svm", "ensemble", "eyes")
+APPROACHES = ("pca_svm", "blendshape_svm", "gnn", "mesh_svm", "mesh_hgb", "aligned_cnn", "ensemble", "eyes")
 
 
 def dir_size_mb(path: Path) -> float:
@@ -34,11 +34,13 @@ def measure(approach: str, models_dir: str | None) -> dict:
     files = fer_sample(per_label=15)
     eyes_only = approach == "eyes"
     with Recognizer(approach=None if eyes_only else approach, models_dir=models_dir, eyes=eyes_only) as rec:
-        faces = [f[0] for f in (rec.landmarker.detect(read_rgb(p)) for p in files) if f]
+        found = [(f[0], image) for image in map(read_rgb, files) if (f := rec.landmarker.detect(image))]
+        faces, images = [f for f, _ in found], [image for _, image in found]
         batch = MeshBatch(np.stack([f.points for f in faces]), np.stack([f.blendshapes for f in faces]),
-                          np.stack([f.pose for f in faces]))
-        big = MeshBatch(*(np.resize(a, (256, *a.shape[1:])) for a in (batch.points, batch.blendshapes, batch.pose)))
-        one = MeshBatch(batch.points[:1], batch.blendshapes[:1], batch.pose[:1])
+                          np.stack([f.pose for f in faces]), images)
+        big = MeshBatch(*(np.resize(a, (256, *a.shape[1:])) for a in (batch.points, batch.blendshapes, batch.pose)),
+                        [images[k % len(images)] for k in range(256)])
+        one = MeshBatch(batch.points[:1], batch.blendshapes[:1], batch.pose[:1], images[:1])
         classify = rec._eye_table if eyes_only else rec.expression_proba
         result = {
             "classify_ms_per_face_batch1": median_ms(lambda: classify(one), 50),

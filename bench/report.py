@@ -8,9 +8,9 @@ import json
 import re
 
 from bench.common import RESULTS, ROOT
+from meshfer.config import load_params
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-EXPRESSION = ("pca_svm", "blendshape_svm", "gnn", "mesh_svm", "ensemble")
 
 
 def _load(path):
@@ -25,7 +25,8 @@ def table() -> str:
     predict = _load(RESULTS / "predict.json").get("approaches", {})
     rows = ["| approach | val acc | test acc | test macro-F1 | test no-face | test acc (faces only) | ms/image, 1 core | "
             "classifier ms/face | model MB |", "|---|---|---|---|---|---|---|---|---|"]
-    for approach in (*EXPRESSION, "eyes"):
+    approaches = load_params(ROOT / "params.yaml")["approaches"]  # expression approaches first, then the eyes
+    for approach in (*[a for a, d in approaches.items() if d == "fer"], "ensemble", "eyes"):
         metrics = _load(ROOT / "metrics" / f"{approach}.json")
         if not metrics:
             continue

@@ -1,4 +1,4 @@
-"""`meshfer predict` and `meshfer webcam`: the command line over meshfer.Recognizer."""
+"""`meshfer predict`, `meshfer evaluate` and `meshfer webcam`: the command line over meshfer.Recognizer."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +12,7 @@ import pandas as pd
 
 import meshfer
 from meshfer.imageio import ImageReadError
+from meshfer.labels import check_aliases
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--approach", default=None, help="expression model: pca_svm, blendshape_svm, gnn, "
-                        "mesh_svm or ensemble (default: the best on validation)")
+                        "mesh_svm, mesh_hgb, aligned_cnn or ensemble (default: the best on validation)")
     common.add_argument("--models-dir", default=None, help="a pipeline's models/ folder (default: the bundled ones)")
     common.add_argument("--num-faces", type=int, default=4, help="at most this many faces per image (default 4)")
     common.add_argument("--no-eyes", action="store_true", help="skip the eye-closeness model")
@@ -41,6 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--smoothing", type=int, default=1, help="videos: average probabilities over N frames")
     predict.add_argument("-j", "--jobs", type=int, default=1, help="worker processes for many images (-1: all)")
     predict.set_defaults(format="json", handler=run_predict)
+
+    evaluate = commands.add_parser("evaluate", parents=[common], help="score on a labelled folder",
+                                   description="Accuracy, macro-F1 and no-face rate on images in <root>/<label>/ "
+                                   "folders, e.g. another expression dataset (no face = wrong).")
+    evaluate.add_argument("root", help="a folder with one sub-folder per label")
+    evaluate.add_argument("--alias", action="append", default=[], metavar="FOLDER=LABEL",
+                          help="map a folder name to a label (repeatable); adds to the built-in names")
+    evaluate.add_argument("-o", "--output", default="-", help="JSON file to write (default: stdout)")
+    evaluate.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (-1: all)")
+    evaluate.set_defaults(handler=run_evaluate)
 
     webcam = commands.add_parser("webcam", parents=[common], help="live window with the label overlaid",
                                  description="Live predictions from a camera in a window; q or Esc quits.")
@@ -92,6 +103,28 @@ def run_predict(args) -> int:
         print(f"meshfer: {row.path}: {row.error}", file=sys.stderr)
     unreadable = failed & (result.get("error") != "no face found")
     return EXIT_SOME_FAILED if missing or unreadable.any() else EXIT_OK
+
+
+def run_evaluate(args) -> int:
+    import json
+
+    from meshfer.recognizer import FOLDER_ALIASES, evaluate_folder
+
+    aliases = dict(FOLDER_ALIASES)
+    for pair in args.alias:
+        folder, sep, label = pair.partition("=")
+        if not sep:
+            raise UsageError(f"--alias {pair!r}: expected FOLDER=LABEL")
+        aliases[folder] = label
+    with _recognizer(args) as recognizer:
+        result = evaluate_folder(recognizer, args.root, check_aliases(aliases, "expression"), n_jobs=args.jobs,
+                                 progress=args.output != "-")
+    text = json.dumps(result, indent=2) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+    return EXIT_OK
 
 
 def write_table(table: pd.DataFrame, fmt: str, output: str) -> None:

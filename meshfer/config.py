@@ -39,6 +39,29 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, default=_plain) + "\n", encoding="utf-8")
 
 
+def features_path(approach: str) -> Path:
+    return Path("data") / "features" / f"{approach}.npz"
+
+
+def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """An .npz that is byte-identical for identical arrays (np.savez stamps the time into its zip entries), so
+    a re-run that computes the same features does not make DVC retrain the models that read them."""
+    import zipfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with archive.open(entry, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(array), allow_pickle=False)
+
+
+def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return dict(data)
+
+
 def setup_logging() -> None:
     logging.basicConfig(level=os.environ.get("MESHFER_LOG", "INFO"), format="%(levelname)s %(name)s: %(message)s")
 

@@ -26,7 +26,7 @@ def split_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str],
         "detected_accuracy": _r(accuracy_score(y_true[found], y_pred[found])) if found.any() else 0.0,
         "detected_macro_f1": _r(
             f1_score(y_true[found], y_pred[found], labels=classes, average="macro", zero_division=0)
-        ),
+        ) if found.any() else 0.0,
     }
     if ordinal and found.any():
         steps = np.abs(y_true[found] - y_pred[found])

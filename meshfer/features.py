@@ -5,7 +5,7 @@ the same function at prediction time, so training and serving cannot drift apart
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +20,8 @@ class MeshBatch:
     points: np.ndarray  # (N, 478, 3) pixel coordinates
     blendshapes: np.ndarray  # (N, 52)
     pose: np.ndarray  # (N, 4, 4)
+    # Per face, the RGB image it was found in; only the kinds that look at pixels (needs_image) read it.
+    images: Sequence[np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.points)
@@ -30,14 +32,15 @@ class FeatureKind:
     name: str
     version: int
     compute: Callable[[MeshBatch, dict], np.ndarray]
+    needs_image: bool = False
 
 
 FEATURES: dict[str, FeatureKind] = {}
 
 
-def feature_kind(name: str, version: int):
+def feature_kind(name: str, version: int, needs_image: bool = False):
     def register(fn):
-        FEATURES[name] = FeatureKind(name, version, fn)
+        FEATURES[name] = FeatureKind(name, version, fn, needs_image)
         return fn
 
     return register
@@ -46,6 +49,8 @@ def feature_kind(name: str, version: int):
 def compute_features(batch: MeshBatch, params: dict) -> np.ndarray:
     """Features of ``params['kind']`` for every face of the batch, as float32."""
     kind = get_kind(params["kind"])
+    if kind.needs_image and (batch.images is None or len(batch.images) != len(batch)):
+        raise ValueError(f"feature kind {kind.name!r} looks at pixels: the batch needs the image of every face")
     return np.asarray(kind.compute(batch, params), dtype=np.float32)
 
 
@@ -183,3 +188,28 @@ def eyes(batch: MeshBatch, params: dict) -> np.ndarray:
     if params.get("combine", "per_eye") == "mean":
         return (per_eye[0] + per_eye[1]) / 2
     return np.hstack(per_eye)
+
+
+def aligned_crops(batch: MeshBatch, size: int, eye_x: float, eye_y: float) -> np.ndarray:
+    """(N, size, size) gray face crops in [0, 1], rotated and scaled by a similarity transform that puts the
+    eye centres (mean of each eye contour) at (eye_x, eye_y) and (1 - eye_x, eye_y) of the crop."""
+    import cv2
+
+    target = np.array([[eye_x, eye_y], [1 - eye_x, eye_y]], np.float32) * size
+    crops = np.empty((len(batch), size, size), np.float32)
+    for i, (points, image) in enumerate(zip(batch.points, batch.images)):
+        eyes = np.array([points[list(mesh.EYE_CONTOURS[side]), :2].mean(axis=0) for side in ("left", "right")])
+        matrix, _ = cv2.estimateAffinePartial2D(eyes.astype(np.float32), target)
+        gray = image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+        # Replicated borders: tight crops such as FER-2013's leave the frame when a tilted face is levelled.
+        crops[i] = cv2.warpAffine(gray, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return crops / 255.0
+
+
+@feature_kind("aligned_face", version=1, needs_image=True)
+def aligned_face(batch: MeshBatch, params: dict) -> np.ndarray:
+    """Pixels and mesh side by side, for a network with an image and a mesh branch:
+    (N, size * size + mesh columns) = the flattened aligned gray crop, then the ``params['mesh']`` features."""
+    size = params.get("size", 48)
+    crops = aligned_crops(batch, size, params.get("eye_x", 0.3), params.get("eye_y", 0.38))
+    return np.hstack([crops.reshape(len(batch), -1), compute_features(batch, params["mesh"])])

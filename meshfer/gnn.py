@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
-
+from functools import lru_cache
 import numpy as np
 
 import meshfer  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
@@ -50,10 +49,10 @@ def _build_model_class():
         """Graph convolutions over the mesh, then pooling and a dense softmax head."""
 
         def __init__(self, n_classes: int, channels=(32, 32), conv="gcn", dropout=0.3, pooling="flatten",
-                     dense_units=128, l2=1e-4, **kwargs):
+                     dense_units=128, l2=1e-4, input_shape=(mesh.N_LANDMARKS, 3), **kwargs):
             super().__init__(**kwargs)
             self.config_ = dict(n_classes=n_classes, channels=list(channels), conv=conv, dropout=dropout,
-                                pooling=pooling, dense_units=dense_units, l2=l2)
+                                pooling=pooling, dense_units=dense_units, l2=l2, input_shape=list(input_shape))
             a = normalized_adjacency() if conv == "gcn" else adjacency(self_loops=False)
             self.a = sp_matrix_to_sp_tensor(a.astype(np.float32))
             reg = tf.keras.regularizers.l2(l2)
@@ -85,80 +84,16 @@ def _build_model_class():
     return MeshGNN
 
 
-_MODEL_CLASS = None
-
-
+@lru_cache(maxsize=1)
 def model_class():
-    global _MODEL_CLASS
-    if _MODEL_CLASS is None:
-        _MODEL_CLASS = _build_model_class()
-    return _MODEL_CLASS
+    """The registered model class (built on first use, so importing meshfer does not load TensorFlow)."""
+    return _build_model_class()
 
 
-def seed_everything(seed: int) -> None:
-    import tensorflow as tf
-
-    tf.keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-
-
-def train_gnn(X, y, X_val, y_val, n_classes: int, params: dict, live_dir: Path | None = None):
-    """Fit with early stopping on validation; returns the model and a history dict."""
-    import tensorflow as tf
-
-    seed_everything(params["seed"])
+def build_model(n_classes: int, X: np.ndarray, params: dict):
+    """A fresh graph network for node features X (N, 478, F), its normalisation adapted to X."""
     model = model_class()(n_classes=n_classes, channels=params["channels"], conv=params["conv"],
-                          dropout=params["dropout"], pooling=params["pooling"],
-                          dense_units=params["dense_units"], l2=params["l2"])
+                          dropout=params["dropout"], pooling=params["pooling"], dense_units=params["dense_units"],
+                          l2=params["l2"], input_shape=list(X.shape[1:]))
     model.norm.adapt(X, batch_size=1024)
-    model.compile(optimizer=tf.keras.optimizers.Adam(params["learning_rate"]),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    callbacks = [tf.keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=params["patience"],
-                                                  restore_best_weights=True, mode="max")]
-    if params.get("lr_patience"):
-        callbacks.append(tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
-                                                              patience=params["lr_patience"], min_lr=1e-5))
-    if live_dir is not None:
-        from dvclive import Live
-        from dvclive.keras import DVCLiveCallback
-
-        callbacks.append(DVCLiveCallback(live=Live(str(live_dir), save_dvc_exp=False, dvcyaml=None)))
-    weights = None
-    if params.get("class_weight") == "balanced":
-        counts = np.bincount(y, minlength=n_classes).astype(float)
-        weights = {i: len(y) / (n_classes * c) for i, c in enumerate(counts) if c > 0}
-    history = model.fit(X, y, validation_data=(X_val, y_val), epochs=params["epochs"],
-                        batch_size=params["batch_size"], callbacks=callbacks, class_weight=weights,
-                        shuffle=True, verbose=2)
-    return model, history.history
-
-
-class KerasClassifier:
-    """The sklearn-like face of a saved graph model: ``predict_proba`` on node-feature arrays."""
-
-    def __init__(self, model):
-        self.model = model
-        self.classes_ = np.arange(model.config_["n_classes"])
-
-    def predict_proba(self, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        X = np.asarray(X, np.float32)
-        if len(X) <= batch_size:
-            return self.model(X, training=False).numpy()  # avoids predict()'s per-call overhead for one face
-        return self.model.predict(X, batch_size=batch_size, verbose=0)
-
-
-def save_keras(model, directory: Path) -> None:
-    """Save an uncompiled copy: serving needs no optimizer state, which would triple the file."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fresh = model.__class__.from_config(model.get_config())
-    fresh(np.zeros((1, mesh.N_LANDMARKS, int(model.norm.mean.shape[-1])), np.float32))  # builds the weights
-    fresh.set_weights(model.get_weights())
-    fresh.save(directory / "model.keras")
-
-
-def load_keras(directory: Path) -> KerasClassifier:
-    import tensorflow as tf
-
-    model_class()  # registers the class for deserialisation
-    model = tf.keras.models.load_model(directory / "model.keras", safe_mode=True, compile=False)
-    return KerasClassifier(model)
+    return model

@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -98,7 +99,19 @@ def _logreg(params: dict) -> LogisticRegression:
                               random_state=params["seed"])
 
 
-CLASSIFIERS = {"svm": _svc, "logistic_at": _logistic_at, "logreg": _logreg}
+def _hgb(params: dict) -> HistGradientBoostingClassifier:
+    # Early stopping holds out a seeded share of the *training* split, never the validation split.
+    return HistGradientBoostingClassifier(
+        learning_rate=params.get("learning_rate", 0.1), max_iter=params.get("max_iter", 400),
+        max_leaf_nodes=params.get("max_leaf_nodes", 31), l2_regularization=params.get("l2_regularization", 0.0),
+        early_stopping=True, validation_fraction=params.get("validation_fraction", 0.1),
+        class_weight=params.get("class_weight") or None, random_state=params["seed"],
+    )
+
+
+CLASSIFIERS = {"svm": _svc, "logistic_at": _logistic_at, "logreg": _logreg, "hgb": _hgb}
+# Model kinds that are Keras networks, trained by meshfer.networks and saved as .keras: kind -> module.
+NETWORKS = {"gnn": "meshfer.gnn", "cnn": "meshfer.cnn"}
 
 
 def build_estimator(params: dict):
@@ -106,7 +119,7 @@ def build_estimator(params: dict):
     try:
         classifier = CLASSIFIERS[params["kind"]](params)
     except KeyError:
-        raise ValueError(f"unknown model kind {params['kind']!r}; known: {sorted(CLASSIFIERS)} and gnn") from None
+        raise ValueError(f"unknown model kind {params['kind']!r}; known: {sorted([*CLASSIFIERS, *NETWORKS])}") from None
     steps = [("scale", StandardScaler())]
     if params.get("pca_components"):
         pca = PCA(n_components=params["pca_components"], random_state=params["seed"])
@@ -170,6 +183,8 @@ TRUSTED_TYPES = [
     "mord.threshold_based.LogisticAT",
     "sklearn.compose._column_transformer.ColumnTransformer",
     "sklearn.decomposition._pca.PCA",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.linear_model._logistic.LogisticRegression",
     "sklearn.pipeline.Pipeline",
     "sklearn.preprocessing._data.StandardScaler",
@@ -223,7 +238,7 @@ class TrainedModel:
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
         if self.card.format == KERAS_FILE:
-            from meshfer.gnn import save_keras
+            from meshfer.networks import save_keras
 
             save_keras(self.estimator.model, directory)
             (directory / CARD_FILE).write_text(self.card.to_json() + "\n", encoding="utf-8")
@@ -239,12 +254,12 @@ def load_model(directory: str | Path) -> TrainedModel:
     card = ModelCard.read(directory / CARD_FILE)
     card.check_compatible(directory)
     if card.format == KERAS_FILE:
-        from meshfer.gnn import load_keras
+        from meshfer.networks import load_keras
 
         if not (directory / KERAS_FILE).is_file():
             raise ModelLoadError(f"no model file at {directory / KERAS_FILE}")
         try:
-            return TrainedModel(card, load_keras(directory))
+            return TrainedModel(card, load_keras(directory, card.model_params["kind"]))
         except Exception as err:
             raise ModelLoadError(f"{directory / KERAS_FILE} could not be loaded ({type(err).__name__}: {err})") from None
     return TrainedModel(card, load_sklearn(directory))

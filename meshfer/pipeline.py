@@ -9,15 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from meshfer.evaluate import NO_FACE_INDEX, confusion, confusion_rows, per_class_report, split_metrics
 from meshfer.features import MeshBatch, compute_features, get_kind
+from meshfer.imageio import read_rgb
 from meshfer.labels import labels_for
 from meshfer.landmark_store import load_landmarks
 from meshfer.landmarker import DetectConfig
 from meshfer.models import (
     KERAS_FILE,
     MODEL_FILE,
+    NETWORKS,
     ModelCard,
     TrainedModel,
     build_estimator,
@@ -30,13 +33,24 @@ log = logging.getLogger(__name__)
 EVAL_SPLITS = ("validation", "test")
 
 
-def feature_table(landmarks_dir: Path, task: str, feature_params: dict) -> dict[str, np.ndarray]:
-    """Features of every image with a face, plus per-image metadata for all images (found or not)."""
+def feature_table(landmarks_dir: Path, task: str, feature_params: dict, chunk: int = 2048) -> dict[str, np.ndarray]:
+    """Features of every image with a face, plus per-image metadata for all images (found or not).
+
+    Kinds that look at pixels re-read each image from its ``path`` in the landmark index; the index keys every
+    image by content hash, so a changed image changes the landmarks this stage depends on.
+    """
     table = load_landmarks(landmarks_dir)
     labels = labels_for(task)
+    found = np.flatnonzero(table.found)
+    needs_image = get_kind(feature_params["kind"]).needs_image
+    parts = []
+    for start in tqdm(range(0, len(found), chunk), desc="features", disable=len(found) <= chunk):
+        rows = found[start:start + chunk]
+        images = [read_rgb(p) for p in table.index["path"].iloc[rows]] if needs_image else None
+        batch = MeshBatch(table.points[rows], table.blendshapes[rows], table.pose[rows], images)
+        parts.append(compute_features(batch, feature_params))
+    X = np.vstack(parts) if parts else np.zeros((0, 1), np.float32)
     found = table.found
-    batch = MeshBatch(table.points[found], table.blendshapes[found], table.pose[found])
-    X = compute_features(batch, feature_params) if found.any() else np.zeros((0, 1), np.float32)
     index = table.index
     return {
         "X": X,
@@ -72,11 +86,11 @@ def fit(features: dict, approach: str, params: dict, task: str, detect: dict | N
         raise ValueError(f"{approach}: the training split has faces of {len(np.unique(y))} label(s); need 2+")
     model_params = params["model"]
     start = time.perf_counter()
-    if model_params["kind"] == "gnn":
-        from meshfer.gnn import KerasClassifier, train_gnn
+    if model_params["kind"] in NETWORKS:
+        from meshfer.networks import KerasClassifier, train_network
 
-        net, history = train_gnn(X, y, _x(features, val), features["y"][val], len(labels), model_params,
-                                 live_dir=Path("metrics") / "training" / approach)
+        net, history = train_network(X, y, _x(features, val), features["y"][val], len(labels), model_params,
+                                     live_dir=Path("metrics") / "training" / approach)
         estimator, fmt, extra = KerasClassifier(net), KERAS_FILE, {"epochs": len(history["loss"])}
     else:
         estimator, fmt, extra = fit_quietly(build_estimator(model_params), X, y), MODEL_FILE, {}

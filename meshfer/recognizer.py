@@ -23,7 +23,7 @@ from meshfer.features import MeshBatch, compute_features
 from meshfer.imageio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ImageReadError, to_rgb
 from meshfer.labels import EYE_STATES, EXPRESSIONS
 from meshfer.landmarker import DetectConfig, FaceMesh, Landmarker
-from meshfer.models import ModelLoadError, TrainedModel, load_model
+from meshfer.models import ModelLoadError, PerEyeClassifier, TrainedModel, load_model
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,8 @@ class Recognizer:
 
     Parameters
     ----------
-    approach: an expression model in ``models_dir`` ("pca_svm", "blendshape_svm", "gnn", "mesh_svm") or
-        "ensemble" (soft voting); None picks the best on validation.
+    approach: an expression model in ``models_dir`` ("pca_svm", "blendshape_svm", "gnn", "mesh_svm", "mesh_hgb",
+        "aligned_cnn") or "ensemble" (soft voting); None picks the best on validation.
     models_dir: a pipeline's ``models/`` folder; None uses the pretrained models shipped in the package.
     eyes: also rate each eye's closeness (needs the ``eyes`` model).
     num_faces: at most this many faces per image.
@@ -138,16 +138,18 @@ class Recognizer:
         ``image`` is a path, a numpy array (gray, RGB or BGR with ``channel_order="BGR"``; uint8 or uint16)
         or a PIL image. Unreadable input raises :class:`meshfer.imageio.ImageReadError`.
         """
-        faces = self.landmarker.detect(to_rgb(image, channel_order))
-        return self.describe(faces, return_mesh)
+        rgb = to_rgb(image, channel_order)
+        return self.describe(self.landmarker.detect(rgb), return_mesh, image=rgb)
 
-    def describe(self, faces: list[FaceMesh], return_mesh: bool = False) -> pd.DataFrame:
-        """The result table for meshes that have already been detected."""
+    def describe(self, faces: list[FaceMesh], return_mesh: bool = False, image: np.ndarray | None = None
+                 ) -> pd.DataFrame:
+        """The result table for meshes that have already been detected in ``image`` (RGB; needed only by
+        approaches that look at pixels, such as ``aligned_cnn``)."""
         columns = self.columns(return_mesh)
         if not faces:
             return pd.DataFrame(columns=columns)
         batch = MeshBatch(np.stack([f.points for f in faces]), np.stack([f.blendshapes for f in faces]),
-                          np.stack([f.pose for f in faces]))
+                          np.stack([f.pose for f in faces]), None if image is None else [image] * len(faces))
         table = pd.DataFrame([(i, *f.bbox) for i, f in enumerate(faces)], columns=BOX_COLUMNS)
         proba = self.expression_proba(batch)
         table["expression"] = np.array(EXPRESSIONS)[proba.argmax(axis=1)]
@@ -173,7 +175,7 @@ class Recognizer:
     def _eye_table(self, batch: MeshBatch) -> pd.DataFrame:
         X = compute_features(batch, self.eye_model.card.feature_params)
         estimator = self.eye_model.estimator
-        if hasattr(estimator, "predict_proba_per_eye"):
+        if isinstance(estimator, PerEyeClassifier):
             per_eye = estimator.predict_proba_per_eye(X)  # (faces, 2, 4): mesh-left contour, mesh-right contour
         else:
             both = self.eye_model.predict_proba(X)
@@ -242,8 +244,8 @@ class Recognizer:
             raise ValueError('predict_video needs Recognizer(running_mode="video")')
         history: dict[int, deque] = {}
         for frame_no, timestamp_ms, bgr in read_frames(source, max_frames):
-            faces = self.landmarker.detect(to_rgb(bgr, "BGR"), timestamp_ms=timestamp_ms)
-            table = self.describe(faces, return_mesh)
+            rgb = to_rgb(bgr, "BGR")
+            table = self.describe(self.landmarker.detect(rgb, timestamp_ms=timestamp_ms), return_mesh, image=rgb)
             if smoothing > 1 and not table.empty:
                 table = _smooth(table, history, smoothing)
             table.insert(0, "frame", frame_no)
@@ -251,6 +253,43 @@ class Recognizer:
             if with_frames:
                 table.attrs["frame_bgr"] = bgr
             yield table
+
+
+# Folder names of other public expression sets (CK+, JAFFE, KDEF, RAF-DB and AffectNet exports, the seed's
+# layout) -> meshfer's labels, for scoring on them; folders of other labels (e.g. contempt) are listed, not scored.
+FOLDER_ALIASES: dict[str, str] = {
+    **{name: name for name in EXPRESSIONS},
+    **{f"face_{name}": name for name in EXPRESSIONS},
+    "anger": "angry", "disgusted": "disgust", "face_disgusted": "disgust", "fearful": "fear", "happiness": "happy",
+    "sadness": "sad", "surprised": "surprise", "face_surprised": "surprise",
+}
+
+
+def evaluate_folder(recognizer: Recognizer, root: str | os.PathLike, aliases: dict[str, str] | None = None,
+                    n_jobs: int = 1, progress: bool = True) -> dict:
+    """Score a recogniser on any labelled image set laid out as ``root/<label>/*`` (a cross-dataset check).
+
+    The most confident face of each image counts; an image with no face counts as wrong, as in the pipeline.
+    """
+    from meshfer.datasets import PrepareReport, scan_label_folders
+    from meshfer.evaluate import per_class_report, split_metrics
+
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root}: no such folder")
+    report = PrepareReport(layout="label_folders")
+    labelled = scan_label_folders(root, aliases or FOLDER_ALIASES, report)
+    if not labelled:
+        raise ValueError(f"{root}: no images in folders named after labels; known folder names: "
+                         f"{sorted(aliases or FOLDER_ALIASES)} (unknown here: {report.unknown_folders})")
+    table = recognizer.predict_many([path for path, _ in labelled], progress=progress, n_jobs=n_jobs)
+    first = table[table["error"].fillna("") == ""].drop_duplicates("path").set_index("path")["expression"]
+    y_true = np.array([EXPRESSIONS.index(label) for _, label in labelled])
+    y_pred = np.array([EXPRESSIONS.index(first[str(p)]) if str(p) in first.index else -1 for p, _ in labelled])
+    errors = table.loc[table["error"].fillna("") != "", "error"].value_counts().to_dict()
+    return {"root": str(root), "approach": recognizer.approach, **split_metrics(y_true, y_pred, EXPRESSIONS),
+            "per_class": per_class_report(y_true, y_pred, EXPRESSIONS), "errors": errors,
+            "unknown_folders": report.unknown_folders, "empty_folders": report.empty_folders}
 
 
 _WORKER_RECOGNIZERS: dict[str, Recognizer] = {}

@@ -1,10 +1,9 @@
 """Stage `evaluate@<approach>`: score validation and test -> metrics/<approach>.json, reports, confusion."""
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from meshfer.config import stage_args, write_json
+from meshfer.config import features_path, load_arrays, stage_args, write_json
 from meshfer.evaluate import save_confusion_png
 from meshfer.models import load_model
 from meshfer.pipeline import evaluate
@@ -13,8 +12,7 @@ from meshfer.pipeline import evaluate
 def main() -> None:
     approach = stage_args(__doc__, "approach", "a key of `approaches` in params.yaml")
     model = load_model(Path("models") / approach)
-    with np.load(Path("data") / "features" / f"{approach}.npz", allow_pickle=False) as data:
-        features = dict(data)
+    features = load_arrays(features_path(approach))
     metrics, report, test_rows, predictions = evaluate(model, features)
     metrics_dir = Path("metrics")
     write_json(metrics_dir / f"{approach}.json", metrics)

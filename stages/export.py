@@ -22,8 +22,8 @@ def main() -> None:
         card = json.loads((source / CARD_FILE).read_text())
         card["metrics"] = {**card.get("metrics", {}), **json.loads((Path("metrics") / f"{approach}.json").read_text())}
         (target / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
-    ensemble = {"members": params["ensemble"]["members"],
-                "metrics": json.loads((Path("metrics") / "ensemble.json").read_text())}
+    members = json.loads((Path("metrics") / "reports" / "ensemble.json").read_text())["members"]
+    ensemble = {"members": members, "metrics": json.loads((Path("metrics") / "ensemble.json").read_text())}
     (target_root / ENSEMBLE_FILE).write_text(json.dumps(ensemble, indent=2) + "\n")
 
 

@@ -1,9 +1,7 @@
 """Stage `features@<approach>`: feature arrays from the cached landmarks -> data/features/<approach>.npz."""
 from pathlib import Path
 
-import numpy as np
-
-from meshfer.config import dataset_of, load_params, stage_args
+from meshfer.config import dataset_of, features_path, load_params, save_arrays, stage_args
 from meshfer.pipeline import feature_table
 
 
@@ -13,9 +11,7 @@ def main() -> None:
     dataset = dataset_of(params, approach)
     table = feature_table(Path("data") / dataset / "landmarks", params["datasets"][dataset]["task"],
                           params[approach]["features"])
-    out = Path("data") / "features" / f"{approach}.npz"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, **table)
+    save_arrays(features_path(approach), table)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,7 @@
 import resource
 from pathlib import Path
 
-import numpy as np
-
-from meshfer.config import dataset_of, load_params, stage_args, write_json
+from meshfer.config import dataset_of, features_path, load_arrays, load_params, stage_args, write_json
 from meshfer.pipeline import fit
 
 
@@ -12,8 +10,7 @@ def main() -> None:
     approach = stage_args(__doc__, "approach", "a key of `approaches` in params.yaml")
     params = load_params()
     dataset = params["datasets"][dataset_of(params, approach)]
-    with np.load(Path("data") / "features" / f"{approach}.npz", allow_pickle=False) as data:
-        features = dict(data)
+    features = load_arrays(features_path(approach))
     model, training = fit(features, approach, params[approach], dataset["task"], dataset["landmarks"])
     model.save(Path("models") / approach)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -74,9 +74,11 @@ def subset_params(params: dict) -> dict:
     params["datasets"]["fer"]["augment"]["target_per_class"] = 14
     for approach in params["approaches"]:
         model = params[approach]["model"]
-        if model["kind"] == "svm":
+        if model.get("pca_components"):
             model.update(pca_components=min(20, model["pca_components"]))
     params["gnn"]["model"].update(epochs=1, channels=[8], dense_units=16)
+    params["mesh_hgb"]["model"].update(max_iter=20)
+    params["aligned_cnn"]["model"].update(epochs=1, filters=[4, 8], dense_units=16)
     return params
 
 

@@ -77,3 +77,37 @@ def test_webcam_without_display(monkeypatch, capsys):
 def test_help(command):
     code, out, _ = run_cli(*command, "--help")
     assert code == 0 and "usage: meshfer" in out
+
+
+def test_evaluate_scores_a_labelled_folder_against_the_recognizer(fer_sample, tmp_path, blank_png):
+    """A cross-dataset check on a hand-made set: other folder names, a face-less image, an unknown label."""
+    import shutil
+
+    import pandas as pd
+
+    from meshfer.recognizer import Recognizer
+
+    names = {"happy": "happiness", "surprise": "surprised"}  # as other datasets name them
+    picked = [p for p in fer_sample if p.parent.name in names][:4]
+    for path in picked:
+        (tmp_path / "set" / names[path.parent.name]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, tmp_path / "set" / names[path.parent.name] / path.name)
+    shutil.copy(blank_png, tmp_path / "set" / "happiness" / "blank.png")
+    (tmp_path / "set" / "contempt").mkdir()
+    shutil.copy(picked[0], tmp_path / "set" / "contempt" / "x.jpg")
+    code, out, err = run_cli("evaluate", tmp_path / "set", "--approach", "pca_svm", "--no-eyes", "-o",
+                             tmp_path / "scores.json")
+    assert code == 0, err
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert scores["images"] == len(picked) + 1 and scores["unknown_folders"] == ["contempt"]
+    assert scores["errors"] == {"no face found": 1} and scores["no_face_rate"] == round(1 / (len(picked) + 1), 4)
+    with Recognizer("pca_svm", eyes=False) as rec:  # the same images, one by one through the API
+        predicted = [rec.predict(p)["expression"].iloc[0] for p in picked]
+    correct = sum(pred == p.parent.name for pred, p in zip(predicted, picked))
+    assert scores["accuracy"] == round(correct / (len(picked) + 1), 4)
+    assert pd.Series(scores["per_class"]["happy"]).get("support") == 1 + sum(p.parent.name == "happy" for p in picked)
+
+
+def test_evaluate_refuses_a_folder_without_label_folders(tmp_path):
+    code, _, err = run_cli("evaluate", tmp_path)
+    assert code == 2 and "no images in folders named after labels" in err

@@ -23,3 +23,9 @@ def test_confusion_has_no_face_column():
     matrix = confusion(np.array([0, 1, 1]), np.array([-1, 1, 0]), ["a", "b"])
     assert list(matrix.columns) == ["a", "b", "no_face"] and matrix.loc["a", "no_face"] == 1
     assert matrix.to_numpy().sum() == 3
+
+
+def test_split_without_any_face_scores_zero_instead_of_failing():
+    m = split_metrics(np.array([0, 1, 1]), np.array([-1, -1, -1]), ["a", "b"])
+    assert m["accuracy"] == 0.0 and m["no_face_rate"] == 1.0
+    assert m["detected_accuracy"] == 0.0 and m["detected_macro_f1"] == 0.0

@@ -93,3 +93,29 @@ def test_iris_gaps_tell_wide_from_narrowed():
 def test_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="unknown feature kind"):
         get_kind("pixels")
+
+
+def test_aligned_face_levels_the_eyes_and_appends_the_mesh(real_meshes, fer_sample, landmarker):
+    from meshfer.features import aligned_crops
+    from meshfer.imageio import read_rgb
+
+    image = read_rgb(fer_sample[0])
+    face = landmarker.detect(image)[0]
+    # Paint the two eye centres white on black: after alignment they must sit where the params put them.
+    canvas = np.zeros_like(image)
+    for side in ("left", "right"):
+        x, y = face.points[list(mesh.EYE_CONTOURS[side]), :2].mean(axis=0)
+        canvas[int(round(y)), int(round(x))] = 255
+    batch = MeshBatch(face.points[None], face.blendshapes[None], face.pose[None], [canvas])
+    crop = aligned_crops(batch, size=48, eye_x=0.3, eye_y=0.38)[0]
+    for col in (0.3 * 48, 0.7 * 48):
+        patch = crop[int(0.38 * 48) - 2:int(0.38 * 48) + 3, int(col) - 2:int(col) + 3]
+        assert patch.max() > 0, "an eye centre left its target"
+    params = {"kind": "aligned_face", "size": 32, "mesh": {"kind": "aligned_mesh", "dims": 2}}
+    X = compute_features(MeshBatch(face.points[None], face.blendshapes[None], face.pose[None], [image]), params)
+    assert X.shape == (1, 32 * 32 + 478 * 2 + 52) and 0 <= X[0, :1024].min() and X[0, :1024].max() <= 1
+
+
+def test_pixel_features_without_images_are_refused(real_meshes):
+    with pytest.raises(ValueError, match="needs the image"):
+        compute_features(real_meshes, {"kind": "aligned_face", "mesh": {"kind": "aligned_mesh"}})

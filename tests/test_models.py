@@ -35,6 +35,15 @@ def test_svm_roundtrip_probabilities_sum_to_one(saved_svm):
     np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-6)
 
 
+def test_gradient_boosting_roundtrip_is_exact_and_pickle_free(tmp_path):
+    X, y = _data(7, d=8)
+    est = build_estimator({"kind": "hgb", "pca_components": 4, "pca_columns": 6, "max_iter": 30, "seed": 0})
+    TrainedModel(_card(), est.fit(X, y)).save(tmp_path / "hgb")
+    model = load_model(tmp_path / "hgb")
+    np.testing.assert_array_equal(model.predict_proba(X), est.predict_proba(X))
+    assert model.predict_proba(X).argmax(axis=1).tolist() == est.predict(X).tolist()
+
+
 def test_ordinal_per_eye_model_roundtrip(tmp_path):
     X, y = _data(4, d=4)
     est = build_estimator({"kind": "logistic_at", "alpha": 1.0, "per_eye_samples": True, "seed": 0})

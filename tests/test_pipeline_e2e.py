@@ -2,9 +2,11 @@
 import json
 import sys
 
+import yaml
+
 from tests.conftest import run_ok
 
-APPROACHES = ("pca_svm", "blendshape_svm", "gnn", "mesh_svm", "eyes")
+APPROACHES = ("pca_svm", "blendshape_svm", "gnn", "mesh_svm", "mesh_hgb", "aligned_cnn", "eyes")
 
 
 def test_every_approach_produces_metrics_models_and_plots(pipeline_project):
@@ -20,7 +22,8 @@ def test_every_approach_produces_metrics_models_and_plots(pipeline_project):
         assert (dest / "metrics" / "confusion" / f"{approach}.csv").read_text().startswith("actual,predicted")
         assert (dest / "metrics" / "confusion" / f"{approach}.png").stat().st_size > 0
     assert "mae_steps" in json.loads((dest / "metrics" / "eyes.json").read_text())["test"]
-    assert (dest / "metrics" / "training" / "gnn" / "plots" / "metrics").is_dir()
+    for network in ("gnn", "aligned_cnn"):
+        assert (dest / "metrics" / "training" / network / "plots" / "metrics").is_dir()
 
 
 def test_augmented_copies_stay_in_train(pipeline_project):
@@ -56,7 +59,9 @@ def test_ensemble_is_the_mean_of_its_members(pipeline_project):
     from meshfer.ensemble import PROBA, mean_probabilities
 
     dest, _, _ = pipeline_project
-    members = ["pca_svm", "blendshape_svm", "gnn", "mesh_svm"]
+    members = json.loads((dest / "metrics" / "reports" / "ensemble.json").read_text())["members"]
+    candidates = yaml.safe_load((dest / "params.yaml").read_text())["ensemble"]["candidates"]
+    assert set(members) <= set(candidates) and len(members) >= 2
     tables = [pd.read_parquet(dest / "data" / "predictions" / f"{m}.parquet") for m in members]
     voted = mean_probabilities(tables)
     found = ~np.isnan(voted[PROBA[0]].to_numpy(float))

@@ -1,0 +1,92 @@
+"""Mirror test-time augmentation: does averaging a face's prediction with that of its mirrored mesh help?
+
+The left/right landmark permutation is derived, not typed: the median pose-levelled training mesh, mirrored,
+matched to itself by minimum-cost assignment (it must come out as an involution that fixes the midline).
+Blendshapes swap their Left/Right names; the pose matrix is conjugated by the x reflection.
+Scored with the pipeline's trained models on validation and test (no face = wrong).
+
+Run after `dvc repro`: python -m bench.mirror_tta   (writes bench/results/mirror_tta.json)
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from bench.common import ROOT, write_result
+from meshfer import mesh
+from meshfer.config import load_params
+from meshfer.features import MeshBatch, compute_features, get_kind, mesh_nodes
+from meshfer.labels import EXPRESSIONS
+from meshfer.landmark_store import load_landmarks
+from meshfer.models import load_model
+
+X_REFLECTION = np.diag([-1.0, 1.0, 1.0, 1.0])
+
+
+def mirror_permutation(points: np.ndarray) -> np.ndarray:
+    """perm[i] = the landmark that lies where landmark i's mirror image lies."""
+    shape = np.median(mesh_nodes(MeshBatch(points, None, None), {"dims": 2, "level_eyes": True}), axis=0)
+    shape -= shape.mean(axis=0)
+    mirrored = shape * [-1.0, 1.0]
+    cost = np.linalg.norm(shape[:, None] - mirrored[None], axis=2)
+    _, perm = linear_sum_assignment(cost)
+    if not (perm[perm] == np.arange(len(perm))).all():
+        raise RuntimeError("the derived mirror permutation is not an involution")
+    return perm
+
+
+def blendshape_permutation() -> list[int]:
+    """eyeBlinkLeft <-> eyeBlinkRight and so on; unsided blendshapes stay."""
+    names = list(mesh.BLENDSHAPE_NAMES)
+
+    def partner(name: str) -> str:
+        for side, other in (("Left", "Right"), ("Right", "Left")):
+            if name.endswith(side):
+                return name[: -len(side)] + other
+        return name
+
+    return [names.index(partner(name)) for name in names]
+
+
+def mirrored(batch: MeshBatch, perm: np.ndarray, width: np.ndarray) -> MeshBatch:
+    points = batch.points[:, perm].copy()
+    points[..., 0] = width[:, None] - points[..., 0]
+    return MeshBatch(points, batch.blendshapes[:, blendshape_permutation()], X_REFLECTION @ batch.pose @ X_REFLECTION)
+
+
+def main() -> None:
+    params = load_params(ROOT / "params.yaml")
+    table = load_landmarks(ROOT / "data" / "fer" / "landmarks")
+    index = table.index
+    original = ~index["augmented"].to_numpy(bool)
+    train = table.found & original & (index["split"].to_numpy() == "train")
+    perm = mirror_permutation(table.points[train])
+    # Mesh-only members: mirroring a pixel approach would also need the flipped image.
+    members = [m for m in params["ensemble"]["candidates"] if not get_kind(params[m]["features"]["kind"]).needs_image]
+    models = {name: load_model(ROOT / "models" / name) for name in members}
+    results = {"permutation": {"fixed_points": int((perm == np.arange(len(perm))).sum()),
+                               "examples": {int(i): int(perm[i]) for i in (33, 133, 159, 468, 61, 4)}}}
+    for split in ("validation", "test"):
+        rows = original & (index["split"].to_numpy() == split)
+        found = table.found[rows]
+        y = index["label"].map({n: i for i, n in enumerate(EXPRESSIONS)}).to_numpy()[rows]
+        keep = np.flatnonzero(rows)[found]
+        batch = MeshBatch(table.points[keep], table.blendshapes[keep], table.pose[keep])
+        flipped = mirrored(batch, perm, index["width"].to_numpy(float)[keep])
+        probas = {}
+        for name, model in models.items():
+            plain = model.predict_proba(compute_features(batch, model.card.feature_params))
+            mirror = model.predict_proba(compute_features(flipped, model.card.feature_params))
+            probas[name] = {"plain": plain, "mirror_only": mirror, "average": (plain + mirror) / 2}
+        probas["ensemble"] = {k: np.mean([p[k] for p in probas.values()], axis=0) for k in ("plain", "average")}
+        for name, variants in probas.items():
+            for variant, proba in variants.items():
+                predicted = np.full(len(y), -1)
+                predicted[found] = proba.argmax(axis=1)
+                results.setdefault(name, {}).setdefault(split, {})[variant] = round(float(np.mean(predicted == y)), 4)
+        print(split, {n: results[n][split] for n in probas})
+    write_result("mirror_tta", {"command": "python -m bench.mirror_tta", "members": members, "accuracy": results})
+
+
+if __name__ == "__main__":
+    main()
