@@ -70,3 +70,10 @@ def fer_sample(per_label: int = 40, part: str = "test", prefix: str = "PrivateTe
     for label_dir in sorted((root / part).iterdir()):
         files.extend(sorted(label_dir.glob(f"{prefix}*"))[:per_label])
     return files
+
+
+def landmark_only(params: dict) -> list[str]:
+    """The ensemble candidates that never look at pixels (their feature kind does not need the image)."""
+    from meshfer.features import get_kind
+
+    return [a for a in params["ensemble"]["candidates"] if not get_kind(params[a]["features"]["kind"]).needs_image]

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.common import ROOT, write_result
+from bench.common import ROOT, landmark_only, write_result
 from meshfer.config import load_params
 from meshfer.ensemble import select_members, soft_vote
-from meshfer.features import get_kind
 
 
 def main() -> None:
     params = load_params(ROOT / "params.yaml")
-    candidates = [a for a in params["ensemble"]["candidates"]
-                  if not get_kind(params[a]["features"]["kind"]).needs_image]
+    candidates = landmark_only(params)
     tables = {a: pd.read_parquet(ROOT / "data" / "predictions" / f"{a}.parquet") for a in candidates}
     members, subsets = select_members(tables)
     metrics, _, _ = soft_vote([tables[m] for m in members])

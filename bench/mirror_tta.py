@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from bench.common import ROOT, write_result
+from bench.common import ROOT, landmark_only, write_result
 from meshfer import mesh
 from meshfer.config import load_params
-from meshfer.features import MeshBatch, compute_features, get_kind, mesh_nodes
+from meshfer.features import MeshBatch, compute_features, mesh_nodes
 from meshfer.labels import EXPRESSIONS
 from meshfer.landmark_store import load_landmarks
 from meshfer.models import load_model
@@ -62,7 +62,7 @@ def main() -> None:
     train = table.found & original & (index["split"].to_numpy() == "train")
     perm = mirror_permutation(table.points[train])
     # Mesh-only members: mirroring a pixel approach would also need the flipped image.
-    members = [m for m in params["ensemble"]["candidates"] if not get_kind(params[m]["features"]["kind"]).needs_image]
+    members = landmark_only(params)
     models = {name: load_model(ROOT / "models" / name) for name in members}
     results = {"permutation": {"fixed_points": int((perm == np.arange(len(perm))).sum()),
                                "examples": {int(i): int(perm[i]) for i in (33, 133, 159, 468, 61, 4)}}}

@@ -122,15 +122,18 @@ def _transform(name: str, severity) -> Transform:
 
 @functools.lru_cache(maxsize=1)
 def _models():
-    """Built once per worker process: a recognizer (its landmarker and the bundled models) and the peer."""
+    """Built once per worker process: the served detection settings, every bundled expression model (the
+    recognizer's own models, so none is loaded twice), the ensemble's member names, and the peer."""
     from fer.fer import FER
 
-    from meshfer.recognizer import Recognizer, available_approaches, bundled_models_dir
     from meshfer.models import load_model
+    from meshfer.recognizer import Recognizer, available_approaches, bundled_models_dir, ensemble_members
 
+    root = bundled_models_dir()
     recognizer = Recognizer("ensemble", eyes=False, num_faces=1)
-    members = {name: load_model(bundled_models_dir() / name) for name in available_approaches(bundled_models_dir())}
-    return recognizer, members, {"classifier": FER(offsets=(0, 0)), "detector": FER()}
+    models = dict(zip(ensemble_members(root), recognizer.expression_models))
+    models.update({name: load_model(root / name) for name in available_approaches(root) if name not in models})
+    return recognizer, models, ensemble_members(root), {"classifier": FER(offsets=(0, 0)), "detector": FER()}
 
 
 def _peer_label(detector, image: np.ndarray, whole_image: bool) -> int:
@@ -146,7 +149,7 @@ def _peer_label(detector, image: np.ndarray, whole_image: bool) -> int:
 
 def run_condition(name: str, severity, paths: list[str]) -> dict[str, np.ndarray]:
     """Predicted label index (-1: no face) per image and approach under one corruption."""
-    recognizer, members, peers = _models()
+    recognizer, models, members, peers = _models()
     transform = _transform(name, severity)
     faces, images, peer_pred = [], [], {mode: [] for mode in peers}
     for i, path in enumerate(paths):
@@ -163,9 +166,10 @@ def run_condition(name: str, severity, paths: list[str]) -> dict[str, np.ndarray
                       [image for image, f in zip(images, faces) if f is not None]) if found.any() else None
     out = {f"peer_{mode}": np.array(p) for mode, p in peer_pred.items()}
     probas = {}
-    for approach, model in members.items():
+    for approach, model in models.items():
         probas[approach] = model.predict_proba(compute_features(batch, model.card.feature_params)) if batch else None
-    probas["ensemble"] = recognizer.expression_proba(batch) if batch else None
+    # The Recognizer's soft vote, from the members' probabilities already computed above.
+    probas["ensemble"] = np.mean([probas[m] for m in members], axis=0) if batch else None
     for approach, proba in probas.items():
         pred = np.full(len(paths), -1)
         if proba is not None:
