@@ -73,7 +73,9 @@ def fer_sample(per_label: int = 40, part: str = "test", prefix: str = "PrivateTe
 
 
 def landmark_only(params: dict) -> list[str]:
-    """The ensemble candidates that never look at pixels (their feature kind does not need the image)."""
+    """The expression approaches that never look at pixels (their feature kind does not need the image)."""
     from meshfer.features import get_kind
 
-    return [a for a in params["ensemble"]["candidates"] if not get_kind(params[a]["features"]["kind"]).needs_image]
+    expression = [a for a, dataset in params["approaches"].items() if params["datasets"][dataset]["task"] ==
+                  "expression"]
+    return [a for a in expression if not get_kind(params[a]["features"]["kind"]).needs_image]

@@ -16,7 +16,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from bench.common import ROOT, write_result
 from meshfer.config import load_params
-from meshfer.models import build_estimator, fit_quietly
+from meshfer.estimators import build_estimator, fit_quietly
 from meshfer.pipeline import evaluate, feature_table, fit
 
 CV_SEEDS = (0, 1, 2)

@@ -1,5 +1,6 @@
-"""The best landmark-only ensemble: the same validation-only choice as the `ensemble` stage, among the candidates
-that never look at pixels (feature kinds without `needs_image`). Reads the evaluate stages' saved probabilities.
+"""The best landmark-only ensemble: the same validation-only choice as the `ensemble` stage (members and
+combiner), among the candidates that never look at pixels (feature kinds without `needs_image`). Reads the
+evaluate stages' saved probabilities.
 
 Run after `dvc repro`: python -m bench.landmark_only   (writes bench/results/landmark_only.json)
 """
@@ -9,19 +10,29 @@ import pandas as pd
 
 from bench.common import ROOT, landmark_only, write_result
 from meshfer.config import load_params
-from meshfer.ensemble import select_members, soft_vote
+from meshfer.ensemble import Stacked, choose, compare_on_validation, decide, final_proba
+from meshfer.labels import EXPRESSIONS
+from meshfer.pipeline import headline
+from meshfer.scores import split_metrics
 
 
 def main() -> None:
     params = load_params(ROOT / "params.yaml")
     candidates = landmark_only(params)
     tables = {a: pd.read_parquet(ROOT / "data" / "predictions" / f"{a}.parquet") for a in candidates}
-    members, subsets = select_members(tables)
-    metrics, _, _ = soft_vote([tables[m] for m in members])
-    print(members, metrics)
+    stacked = Stacked.from_tables(tables)
+    comparison = compare_on_validation(stacked, params["ensemble"])
+    members, combiner = choose(comparison)
+    predicted = decide(final_proba(stacked, members, combiner, params["ensemble"])[0])
+    copies = tables[members[0]]["copy_of_training_image"].to_numpy(bool)
+    metrics = {}
+    for split, mask in (("validation", stacked.split == "validation"), ("test", stacked.split == "test"),
+                        ("test_unseen", (stacked.split == "test") & ~copies)):
+        metrics[split] = headline(split_metrics(stacked.y[mask], predicted[mask], EXPRESSIONS))
+    print(members, combiner, metrics)
     write_result("landmark_only", {"command": "python -m bench.landmark_only", "candidates": candidates,
-                                   "members": members, "metrics": metrics,
-                                   "validation_accuracy_of_subsets": subsets})
+                                   "members": members, "combiner": combiner, "metrics": metrics,
+                                   "validation_accuracy_compared": comparison.to_dict(orient="records")})
 
 
 if __name__ == "__main__":

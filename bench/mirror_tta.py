@@ -10,42 +10,16 @@ Run after `dvc repro`: python -m bench.mirror_tta   (writes bench/results/mirror
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from bench.common import ROOT, landmark_only, write_result
-from meshfer import mesh
-from meshfer.config import load_params
+from meshfer.config import load_params, serving_dir
 from meshfer.features import MeshBatch, compute_features, mesh_nodes
 from meshfer.labels import EXPRESSIONS
 from meshfer.landmark_store import load_landmarks
-from meshfer.models import load_model
+from meshfer.mirror import blendshape_permutation, mirror_permutation
+from meshfer.runtime import load_model
 
 X_REFLECTION = np.diag([-1.0, 1.0, 1.0, 1.0])
-
-
-def mirror_permutation(points: np.ndarray) -> np.ndarray:
-    """perm[i] = the landmark that lies where landmark i's mirror image lies."""
-    shape = np.median(mesh_nodes(MeshBatch(points, None, None), {"dims": 2, "level_eyes": True}), axis=0)
-    shape -= shape.mean(axis=0)
-    mirrored = shape * [-1.0, 1.0]
-    cost = np.linalg.norm(shape[:, None] - mirrored[None], axis=2)
-    _, perm = linear_sum_assignment(cost)
-    if not (perm[perm] == np.arange(len(perm))).all():
-        raise RuntimeError("the derived mirror permutation is not an involution")
-    return perm
-
-
-def blendshape_permutation() -> list[int]:
-    """eyeBlinkLeft <-> eyeBlinkRight and so on; unsided blendshapes stay."""
-    names = list(mesh.BLENDSHAPE_NAMES)
-
-    def partner(name: str) -> str:
-        for side, other in (("Left", "Right"), ("Right", "Left")):
-            if name.endswith(side):
-                return name[: -len(side)] + other
-        return name
-
-    return [names.index(partner(name)) for name in names]
 
 
 def mirrored(batch: MeshBatch, perm: np.ndarray, width: np.ndarray) -> MeshBatch:
@@ -60,10 +34,11 @@ def main() -> None:
     index = table.index
     original = ~index["augmented"].to_numpy(bool)
     train = table.found & original & (index["split"].to_numpy() == "train")
-    perm = mirror_permutation(table.points[train])
+    shapes = mesh_nodes(MeshBatch(table.points[train], None, None), {"dims": 2, "level_eyes": True})
+    perm = mirror_permutation(np.median(shapes, axis=0))
     # Mesh-only members: mirroring a pixel approach would also need the flipped image.
     members = landmark_only(params)
-    models = {name: load_model(ROOT / "models" / name) for name in members}
+    models = {name: load_model(ROOT / serving_dir(name)) for name in members}
     results = {"permutation": {"fixed_points": int((perm == np.arange(len(perm))).sum()),
                                "examples": {int(i): int(perm[i]) for i in (33, 133, 159, 468, 61, 4)}}}
     for split in ("validation", "test"):

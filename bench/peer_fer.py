@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from bench.common import fer_sample, one_core, write_result
-from meshfer.evaluate import split_metrics
+from meshfer.scores import split_metrics
 from meshfer.labels import EXPRESSIONS
 
 

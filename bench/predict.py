@@ -1,12 +1,26 @@
-"""Serving costs per approach: model size, classifier time per face (batch 1 and 256), end-to-end latency per
-image on one core (decode + landmarks + classify), peak memory; folder throughput on 2 cores; video-mode fps.
+"""Serving costs, each beside the bare MediaPipe call measured in the same run on the same images:
 
-Run: python -m bench.predict   (writes bench/results/predict.json; each approach measured in its own process)
+- per image, pinned to one core: `Recognizer().predict(image)` vs MediaPipe's FaceLandmarker alone (IMAGE mode, one
+  face, blendshapes on, the bundled .task), on FER-2013 PrivateTest crops (the bare call gets them padded and
+  upscaled as in training, already done) and on ordinary photos (UTKFace portraits of the eye set, 200 px, and the
+  test fixtures, 512 px; the bare call gets them as they are). Both run interleaved, image by image.
+- per approach (the pipeline's models/serving: the package ships only those fast enough to serve): the
+  classifier's time per face at batch 1 and 256 (features excluded), the features' time, the file size.
+- a 640 x 480 video, default approach, one core: frames per second, beside decode + the bare call per frame.
+- the serving install (the wheel, no extras, in a clean venv): its size, and `meshfer predict one.jpg` as a fresh
+  process: wall time and peak memory.
+- a folder of images with one process and with two (to decide whether a -j option would pay).
+
+Run: python -m bench.predict   (writes bench/results/predict.json; needs the datasets, after `dvc repro`)
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -15,111 +29,305 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import fer_sample, median_ms, one_core, peak_rss_mib, write_result
+from bench.common import ROOT, fer_sample, one_core, write_result
 
-APPROACHES = ("pca_svm", "blendshape_svm", "gnn", "mesh_svm", "mesh_hgb", "aligned_cnn", "ensemble", "eyes")
-
-
-def dir_size_mb(path: Path) -> float:
-    return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6, 3)
+APPROACHES = ("pca_svm", "blendshape_svm", "gnn", "mesh_svm", "mesh_hgb", "aligned_cnn", "ensemble")
+SERVING_VENV = Path(tempfile.gettempdir()) / "meshfer-serving-venv"
 
 
-def measure(approach: str, models_dir: str | None) -> dict:
-    """Everything for one approach, pinned to one core."""
+def photo_sample(count: int = 60) -> list[Path]:
+    """Ordinary photos: the first UTKFace portraits (200 px) of the eye set, and the two fixture portraits."""
+    root = Path(os.environ.get("MESHFER_EYES_DATA") or ROOT / "data" / "raw" / "eyes")
+    utk = sorted((root / "eye_open").glob("utkface_*.jpg"))[:count - 2]
+    return [*utk, *sorted((ROOT / "tests" / "fixtures" / "faces").glob("*.jpg"))]
+
+
+def _bare_landmarker():
+    """MediaPipe's FaceLandmarker as a user would make it: one face, blendshapes and pose on, defaults otherwise."""
+    from meshfer._native import mediapipe, quiet_native_logs, vision
+    from meshfer.landmarker import bundled_model_path
+
+    tasks = vision()
+    options = tasks.FaceLandmarkerOptions(
+        base_options=mediapipe().tasks.BaseOptions(model_asset_buffer=bundled_model_path().read_bytes()),
+        running_mode=tasks.RunningMode.IMAGE, num_faces=1, output_face_blendshapes=True,
+        output_facial_transformation_matrixes=True)
+    with quiet_native_logs():
+        return tasks.FaceLandmarker.create_from_options(options)
+
+
+def side_by_side(images: list[np.ndarray], bare_inputs: list[np.ndarray], rounds: int = 5) -> dict:
+    """Median ms per image of the bare call, of Recognizer().predict (a pandas table) and of predict_faces (numpy
+    arrays), interleaved image by image."""
+    from meshfer import Recognizer
+    from meshfer._native import mediapipe
+
+    mp = mediapipe()
+    bare = _bare_landmarker()
+    with Recognizer() as rec:
+        for image, prepared in list(zip(images, bare_inputs))[:5]:  # warm up both
+            rec.predict(image)
+            bare.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=prepared))
+        bare_ms, ours_ms, arrays_ms = [], [], []
+        for _ in range(rounds):
+            for image, prepared in zip(images, bare_inputs):
+                start = time.perf_counter()
+                bare.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=prepared))
+                bare_ms.append(1000 * (time.perf_counter() - start))
+                start = time.perf_counter()
+                rec.predict(image)
+                ours_ms.append(1000 * (time.perf_counter() - start))
+                start = time.perf_counter()
+                rec.predict_faces(image)
+                arrays_ms.append(1000 * (time.perf_counter() - start))
+        approach = rec.approach
+    bare.close()
+    bare_median = statistics.median(bare_ms)
+    return {"images": len(images), "rounds": rounds, "approach": approach,
+            "bare_mediapipe_ms": round(bare_median, 3),
+            "recognizer_ms": round(statistics.median(ours_ms), 3),
+            "ratio_of_medians": round(statistics.median(ours_ms) / bare_median, 3),
+            "predict_faces_ms": round(statistics.median(arrays_ms), 3),
+            "predict_faces_ratio": round(statistics.median(arrays_ms) / bare_median, 3)}
+
+
+def per_image(args) -> dict:
+    from meshfer.imageio import read_rgb
+    from meshfer.landmarker import DetectConfig, prepare_image
+
+    one_core()
+    detect = DetectConfig()
+    crops = [read_rgb(p) for p in fer_sample(per_label=args.per_label)]
+    padded = [prepare_image(c, detect.pad_fraction, detect.pad_mode, detect.min_side)[0] for c in crops]
+    photos = [read_rgb(p) for p in photo_sample()]
+    return {"fer2013_crops": side_by_side(crops, padded), "photos": side_by_side(photos, photos)}
+
+
+def breakdown(args) -> dict:
+    """Where a prediction's time goes, pinned to one core: detection (padding, MediaPipe, landmarks to numpy), the
+    expression model (features + ONNX), the eye model (features + ONNX), the result table; median ms per image."""
     from meshfer import Recognizer
     from meshfer.features import MeshBatch
     from meshfer.imageio import read_rgb
+    from meshfer.recognizer import Faces
 
     one_core()
-    files = fer_sample(per_label=15)
-    eyes_only = approach == "eyes"
-    with Recognizer(approach=None if eyes_only else approach, models_dir=models_dir, eyes=eyes_only) as rec:
-        found = [(f[0], image) for image in map(read_rgb, files) if (f := rec.landmarker.detect(image))]
-        faces, images = [f for f, _ in found], [image for _, image in found]
-        batch = MeshBatch(np.stack([f.points for f in faces]), np.stack([f.blendshapes for f in faces]),
-                          np.stack([f.pose for f in faces]), images)
-        big = MeshBatch(*(np.resize(a, (256, *a.shape[1:])) for a in (batch.points, batch.blendshapes, batch.pose)),
-                        [images[k % len(images)] for k in range(256)])
-        one = MeshBatch(batch.points[:1], batch.blendshapes[:1], batch.pose[:1], images[:1])
-        classify = rec._eye_table if eyes_only else rec.expression_proba
-        result = {
-            "classify_ms_per_face_batch1": median_ms(lambda: classify(one), 50),
-            "classify_ms_per_face_batch256": round(median_ms(lambda: classify(big), 5) / 256, 4),
-        }
-        images = [str(p) for p in files]
-        i = iter(range(10**9))
-        result["end_to_end_ms_per_image"] = median_ms(lambda: rec.predict(images[next(i) % len(images)]),
-                                                      len(images))
-        result["landmarks_ms_per_image"] = median_ms(lambda: rec.landmarker.detect(read_rgb(images[0])), 50)
-    result["classifier_share"] = round(result["classify_ms_per_face_batch1"] / result["end_to_end_ms_per_image"], 3)
-    result["peak_rss_mib"] = round(peak_rss_mib(), 1)
-    return result
-
-
-def folder_throughput(models_dir: str | None) -> dict:
-    from meshfer import Recognizer
-
-    files = fer_sample(per_label=100)
     out = {}
-    with Recognizer(models_dir=models_dir) as rec:
-        rec.predict_many(files[:140], progress=False, n_jobs=2, chunk_size=70)  # start the workers first
-        for jobs in (1, 2):
-            start = time.perf_counter()
-            rec.predict_many(files, progress=False, n_jobs=jobs, chunk_size=70)
-            out[f"images_per_second_{jobs}_processes"] = round(len(files) / (time.perf_counter() - start), 1)
-    out["images"] = len(files)
+    samples = {"fer2013_crops": fer_sample(per_label=args.per_label), "photos": photo_sample()}
+    with Recognizer() as rec:
+        for name, paths in samples.items():
+            images = [read_rgb(p) for p in paths]
+            found = [(image, faces) for image in images if (faces := rec.landmarker.detect(image))]
+
+            def batch(k: int) -> MeshBatch:
+                image, faces = found[k % len(found)]
+                return MeshBatch(np.stack([f.points for f in faces]), np.stack([f.blendshapes for f in faces]),
+                                 np.stack([f.pose for f in faces]), [image] * len(faces))
+
+            def table(k: int):
+                image, faces = found[k % len(found)]
+                return Faces(faces, np.full((len(faces), 7), 1 / 7), np.full((len(faces), 2, 4), 0.25)).to_frame()
+
+            out[name] = {
+                "predict": _median_ms(lambda k: rec.predict(images[k % len(images)]), 3 * len(images)),
+                "detect": _median_ms(lambda k: rec.landmarker.detect(images[k % len(images)]), 3 * len(images)),
+                "expression_model": _median_ms(lambda k: rec.expression.predict_proba(batch(k)), 300),
+                "eye_model": _median_ms(lambda k: rec._eyes(batch(k)), 300),
+                "result_table": _median_ms(table, 300),
+            }
     return out
 
 
-def video_fps(models_dir: str | None) -> dict:
+def classifiers() -> dict:
+    """Per approach, pinned to one core: classifier ms per face at batch 1 and 256 (features excluded), features
+    ms per face, model file size."""
+    from meshfer.features import MeshBatch, compute_features
+    from meshfer.imageio import read_rgb
+    from meshfer.landmarker import Landmarker
+    from meshfer.runtime import load_expression_model, load_model
+
+    one_core()
+    root = ROOT / "models" / "serving"  # every approach, the SVM baselines the package does not ship included
+    lm_again = Landmarker()
+    with Landmarker() as lm:
+        images = [read_rgb(p) for p in fer_sample(per_label=5)]
+        found = [(faces[0], image) for image in images if (faces := lm.detect(image))]
+    points = np.stack([f.points for f, _ in found])
+    shapes = np.stack([f.blendshapes for f, _ in found])
+    poses = np.stack([f.pose for f, _ in found])
+    pictures = [image for _, image in found]
+
+    def batch(n: int, offset: int = 0) -> MeshBatch:
+        idx = (np.arange(n) + offset) % len(points)
+        return MeshBatch(points[idx], shapes[idx], poses[idx], [pictures[i] for i in idx])
+
+    out = {}
+    for approach in (*APPROACHES, "eyes"):
+        if approach == "eyes":
+            model = load_model(root / "eyes")
+            members, combine = [model], None
+        else:
+            served = load_expression_model(root, approach)
+            members, combine = served.members, served.combine
+        inputs1 = [[compute_features(batch(1, k), m.card.feature_params) for m in members] for k in range(40)]
+        inputs256 = [compute_features(batch(256), m.card.feature_params) for m in members]
+
+        def classify(xs):
+            probas = [m.predict_proba(x) for m, x in zip(members, xs)]
+            return combine(probas) if combine else probas[0]
+
+        timed = _median_ms(lambda k: classify(inputs1[k % 40]), 300)
+        features = _median_ms(lambda k: [compute_features(batch(1, k), m.card.feature_params) for m in members], 200)
+        cold = []
+        for k in range(60):  # as served: right after a landmark pass, whose work has pushed the model out of cache
+            lm_again.detect(pictures[k % len(pictures)])
+            start = time.perf_counter()
+            classify(inputs1[k % 40])
+            cold.append(time.perf_counter() - start)
+        out[approach] = {
+            "classify_ms_per_face_batch1": timed,
+            "classify_ms_per_face_after_a_landmark_pass": round(1000 * statistics.median(cold), 4),
+            "classify_ms_per_face_batch256": round(_median_ms(lambda k: classify(inputs256), 10) / 256, 4),
+            "features_ms_per_face": features,
+            "model_mb": round(sum((m.directory / m.card.format).stat().st_size for m in members) / 1e6, 3),
+        }
+        print(approach, out[approach], flush=True)
+    lm_again.close()
+    return out
+
+
+def _median_ms(fn, repeat: int, warmup: int = 5) -> float:
+    for k in range(warmup):
+        fn(k)
+    times = []
+    for k in range(repeat):
+        start = time.perf_counter()
+        fn(k)
+        times.append(time.perf_counter() - start)
+    return round(1000 * statistics.median(times), 4)
+
+
+def video(frames: int = 200) -> dict:
+    """A 640 x 480 clip (a portrait moving across a room-sized frame), default approach, one core."""
     import cv2
 
     from meshfer import Recognizer
+    from meshfer._native import mediapipe
+    from meshfer.imageio import read_rgb
 
-    files = fer_sample(per_label=15)
+    one_core()
+    face = cv2.resize(read_rgb(ROOT / "tests" / "fixtures" / "faces" / "grace_hopper.jpg"), (220, 258))
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "clip.avi"
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (240, 240))
-        for p in files:
-            frame = cv2.resize(cv2.imread(str(p)), (160, 160))
-            writer.write(cv2.copyMakeBorder(frame, 40, 40, 40, 40, cv2.BORDER_CONSTANT))
+        path = Path(tmp) / "clip.mp4"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (640, 480))
+        for i in range(frames):
+            frame = np.full((480, 640, 3), 70, np.uint8)
+            x, y = 60 + int(300 * (0.5 + 0.5 * np.sin(i / 25))), 100 + int(40 * np.cos(i / 17))
+            frame[y:y + 258, x:x + 220] = face
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         writer.release()
-        with Recognizer(models_dir=models_dir, running_mode="video") as rec:
+        mp = mediapipe()
+        bare = _bare_landmarker()
+        start = time.perf_counter()
+        capture = cv2.VideoCapture(str(path))
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            bare.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+        bare_seconds = time.perf_counter() - start
+        bare.close()
+        with Recognizer() as rec:
             start = time.perf_counter()
-            frames = sum(1 for _ in rec.predict_video(path, smoothing=5))
+            table = rec.predict_video(path, progress=False)
             seconds = time.perf_counter() - start
-    return {"frames": frames, "frame_size": "240x240", "frames_per_second": round(frames / seconds, 1)}
+    return {"frames": frames, "frame_size": "640x480", "approach": rec.approach,
+            "frames_with_a_face": int((table["error"] == "").sum()),
+            "frames_per_second": round(frames / seconds, 1),
+            "bare_mediapipe_frames_per_second": round(frames / bare_seconds, 1)}
+
+
+def serving_install(rebuild: bool) -> dict:
+    """The wheel without extras in a clean venv: size of its site-packages, and a fresh `meshfer predict`."""
+    if rebuild or not (SERVING_VENV / "bin" / "meshfer").exists():
+        shutil.rmtree(SERVING_VENV, ignore_errors=True)
+        with tempfile.TemporaryDirectory() as wheels:
+            subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                            wheels, str(ROOT)], check=True)
+            subprocess.run([sys.executable, "-m", "venv", str(SERVING_VENV)], check=True)
+            subprocess.run([str(SERVING_VENV / "bin" / "pip"), "install", "-q",
+                            *map(str, Path(wheels).glob("*.whl"))], check=True)
+    site = next((SERVING_VENV / "lib").glob("python*/site-packages"))
+    sizes = {p.name: _du(p) for p in site.iterdir() if p.is_dir()}
+    largest = dict(sorted(sizes.items(), key=lambda kv: -kv[1])[:8])
+    image = ROOT / "tests" / "fixtures" / "faces" / "eileen_collins.jpg"
+    runs = []
+    for _ in range(5):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        start = time.perf_counter()
+        proc = subprocess.run([str(SERVING_VENV / "bin" / "meshfer"), "predict", str(image)], capture_output=True,
+                              text=True)
+        runs.append(time.perf_counter() - start)
+        assert proc.returncode == 0, proc.stderr
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"site_packages_mb": round(sum(sizes.values()), 1), "largest_mb": largest,
+            "training_libraries_installed": [n for n in ("tensorflow", "sklearn", "spektral", "mord", "scipy")
+                                             if (site / n).exists()],
+            "predict_one_image_wall_s": round(statistics.median(runs), 3),
+            "predict_one_image_peak_rss_mib": round(max(peak, before) / 1024, 1),
+            "cli_output_stderr": proc.stderr}
+
+
+def _du(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()) / 1e6
+
+
+def folder_processes(count: int = 400) -> dict:
+    """Images per second for one `meshfer predict` over a folder, and for two processes on its halves at once."""
+    files = [str(p) for p in fer_sample(per_label=count // 7 + 1)][:count]
+    command = [str(SERVING_VENV / "bin" / "meshfer"), "predict", "--json", "-o", os.devnull]
+    start = time.perf_counter()
+    subprocess.run([*command, *files], check=True, capture_output=True)
+    one = time.perf_counter() - start
+    start = time.perf_counter()
+    halves = [subprocess.Popen([*command, *part], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+              for part in (files[::2], files[1::2])]
+    for proc in halves:
+        proc.wait()
+    two = time.perf_counter() - start
+    return {"images": len(files), "images_per_second_one_process": round(len(files) / one, 1),
+            "images_per_second_two_processes": round(len(files) / two, 1), "speed_up": round(one / two, 2)}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--models-dir", default=None, help="default: the bundled pretrained models")
-    parser.add_argument("--one", choices=APPROACHES, help=argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-label", type=int, default=10, help="FER-2013 crops per label (default 10: 70)")
+    parser.add_argument("--rebuild-venv", action="store_true", help="rebuild the serving venv from this checkout")
     args = parser.parse_args()
-    if args.one:
-        print(json.dumps(measure(args.one, args.models_dir)))
-        return
-    from meshfer.recognizer import bundled_models_dir
+    results = {}
+    for name in STEPS:  # each in a fresh process: pinning and imports must not leak between them
+        cmd = [sys.executable, "-c", f"import json, bench.predict as b; print(json.dumps(b._step({name!r})))"]
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "BENCH_ARGS":
+                             json.dumps(vars(args))})
+        if out.returncode:
+            raise SystemExit(f"{name} failed:\n{out.stderr[-3000:]}")
+        results[name] = json.loads(out.stdout.strip().splitlines()[-1])
+        print(name, json.dumps(results[name])[:400], flush=True)
+    write_result("predict", {"what": __doc__.split("\n\n")[0], "command": "python -m bench.predict", **results})
 
-    models = Path(args.models_dir) if args.models_dir else bundled_models_dir()
-    per_approach = {}
-    for approach in APPROACHES:
-        cmd = [sys.executable, "-m", "bench.predict", "--one", approach]
-        if args.models_dir:
-            cmd += ["--models-dir", args.models_dir]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-        per_approach[approach] = json.loads(out)
-        if (models / approach).is_dir():
-            per_approach[approach]["model_size_mb"] = dir_size_mb(models / approach)
-        print(approach, per_approach[approach])
-    write_result("predict", {
-        "what": "serving costs; per-approach figures pinned to one core (eyes: with the default expression model beside it); images are FER-2013 PrivateTest (48x48, "
-                "padded and upscaled to 256 px before detection as in training)",
-        "command": "python -m bench.predict",
-        "approaches": per_approach,
-        "folder": folder_throughput(args.models_dir),
-        "video": video_fps(args.models_dir),
-    })
+
+STEPS = {
+    "per_image": per_image,
+    "breakdown": breakdown,
+    "classifiers": lambda args: classifiers(),
+    "video": lambda args: video(),
+    "serving_install": lambda args: serving_install(args.rebuild_venv),
+    "folder": lambda args: folder_processes(),
+}
+
+
+def _step(name: str):
+    return STEPS[name](argparse.Namespace(**json.loads(os.environ.get("BENCH_ARGS", "{}"))))
 
 
 if __name__ == "__main__":

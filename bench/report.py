@@ -1,6 +1,7 @@
-"""Render the README's results table from metrics/*.json and bench/results/*.json (no numbers typed by hand).
+"""Render the README's results and speed tables from metrics/*.json and bench/results/*.json (no number typed by
+hand).
 
-Run: python -m bench.report   (rewrites the block between the results markers in README.md)
+Run: python -m bench.report   (rewrites the blocks between the results and speed markers in README.md)
 """
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import re
 
 from bench.common import RESULTS, ROOT
 from meshfer.config import load_params
-
-START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 def _load(path):
@@ -21,36 +20,76 @@ def _pct(value) -> str:
     return f"{100 * value:.1f} %" if isinstance(value, (int, float)) else "–"
 
 
-def table() -> str:
-    predict = _load(RESULTS / "predict.json").get("approaches", {})
-    rows = ["| approach | val acc | test acc | test macro-F1 | test no-face | test acc (faces only) | ms/image, 1 core | "
-            "classifier ms/face | model MB |", "|---|---|---|---|---|---|---|---|---|"]
-    approaches = load_params(ROOT / "params.yaml")["approaches"]  # expression approaches first, then the eyes
-    for approach in (*[a for a, d in approaches.items() if d == "fer"], "ensemble", "eyes"):
+def _num(value, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "–"
+
+
+def results_table() -> str:
+    params = load_params(ROOT / "params.yaml")
+    costs = _load(RESULTS / "predict.json").get("classifiers", {})
+    shipped = set(params["serving"]["bundled"])
+    default = _load(ROOT / "meshfer" / "assets" / "models" / "serving.json").get("default_approach")
+    rows = ["| approach | val acc | test acc | test macro-F1 | test_unseen acc | test no-face | classifier ms/face "
+            "(as served) | model MB | shipped |", "|---|---|---|---|---|---|---|---|---|"]
+    expression = [a for a, d in params["approaches"].items() if params["datasets"][d]["task"] == "expression"]
+    for approach in (*expression, "ensemble", "eyes"):
         metrics = _load(ROOT / "metrics" / f"{approach}.json")
         if not metrics:
             continue
-        val, test, cost = metrics.get("validation", {}), metrics.get("test", {}), predict.get(approach, {})
-        rows.append(
-            f"| `{approach}` | {_pct(val.get('accuracy'))} | {_pct(test.get('accuracy'))} | "
-            f"{test.get('macro_f1', '–')} | {_pct(test.get('no_face_rate'))} | {_pct(test.get('detected_accuracy'))} | "
-            f"{cost.get('end_to_end_ms_per_image', '–')} | {cost.get('classify_ms_per_face_batch1', '–')} | "
-            f"{cost.get('model_size_mb', '–')} |"
-        )
+        val, test, unseen = (metrics.get(k, {}) for k in ("validation", "test", "test_unseen"))
+        cost = costs.get(approach, {})
+        name = f"**`{approach}`** (default)" if approach == default else f"`{approach}`"
+        rows.append(f"| {name} | {_pct(val.get('accuracy'))} | {_pct(test.get('accuracy'))} | "
+                    f"{_num(test.get('macro_f1'), 3)} | {_pct(unseen.get('accuracy'))} | "
+                    f"{_pct(test.get('no_face_rate'))} | {_num(cost.get('classify_ms_per_face_after_a_landmark_pass'), 2)} | "
+                    f"{_num(cost.get('model_mb'), 1)} | {'yes' if approach in shipped else 'no'} |")
     peer = _load(RESULTS / "peer_fer.json").get("results", {})
     for mode, m in peer.items():
-        rows.append(f"| peer: `fer` CNN, {mode} | – | {_pct(m['accuracy'])} | {m['macro_f1']} | "
-                    f"{_pct(m['no_face_rate'])} | {_pct(m['detected_accuracy'])} | {m['ms_per_image_one_core']} | – | – |")
+        rows.append(f"| peer: `fer` CNN, {mode} | – | {_pct(m['accuracy'])} | {_num(m['macro_f1'], 3)} | – | "
+                    f"{_pct(m['no_face_rate'])} | – | – | – |")
     return "\n".join(rows)
+
+
+def speed_table() -> str:
+    bench = _load(RESULTS / "predict.json")
+    if not bench:
+        return "(run `python -m bench.predict`)"
+    per_image, video, install = bench["per_image"], bench["video"], bench["serving_install"]
+    rows = ["| one core, same run | bare MediaPipe call | `Recognizer().predict` (pandas table) | ratio | "
+            "`predict_faces` (numpy arrays) | ratio |", "|---|---|---|---|---|---|"]
+    for key, label in (("fer2013_crops", "FER-2013 crop, 48 px"), ("photos", "photo, 200-512 px")):
+        m = per_image[key]
+        rows.append(f"| {label} ({m['images']} images x {m['rounds']}) | {m['bare_mediapipe_ms']:.2f} ms | "
+                    f"{m['recognizer_ms']:.2f} ms | {m['ratio_of_medians']:.2f}x | {m['predict_faces_ms']:.2f} ms | "
+                    f"{m['predict_faces_ratio']:.2f}x |")
+    rows.append(f"| video, 640 x 480, {video['frames']} frames | {video['bare_mediapipe_frames_per_second']} fps | "
+                f"{video['frames_per_second']} fps (`predict_video`) | "
+                f"{video['bare_mediapipe_frames_per_second'] / video['frames_per_second']:.2f}x | | |")
+    lines = ["\n".join(rows), "",
+             f"- Serving install (the wheel, no extras, in a clean venv): {install['site_packages_mb']:.0f} MB of "
+             f"site-packages; `meshfer predict one.jpg` as a fresh process: {install['predict_one_image_wall_s']:.2f} s"
+             f" wall, {install['predict_one_image_peak_rss_mib']:.0f} MiB peak memory.",
+             f"- Default approach `{per_image['photos']['approach']}`; its classifier takes "
+             f"{bench['classifiers'][per_image['photos']['approach']]['classify_ms_per_face_batch1']:.2f} ms per face "
+             "at batch 1 in a tight loop and "
+             f"{bench['classifiers'][per_image['photos']['approach']]['classify_ms_per_face_after_a_landmark_pass']:.2f}"
+             " ms as served, right after a MediaPipe pass has pushed it out of the cache. Measured by "
+             "`python -m bench.predict` (machine in `bench/results/predict.json`)."]
+    return "\n".join(lines)
+
+
+def _replace(text: str, name: str, block: str) -> str:
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    return re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{block}\n{end}", text, flags=re.S)
 
 
 def main() -> None:
     readme = ROOT / "README.md"
-    text = readme.read_text()
-    block = f"{START}\n{table()}\n{END}"
-    text = re.sub(re.escape(START) + ".*?" + re.escape(END), block, text, flags=re.S)
+    text = _replace(readme.read_text(), "results", results_table())
+    text = _replace(text, "speed", speed_table())
     readme.write_text(text)
-    print(block)
+    print(results_table())
+    print(speed_table())
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Robustness: does classifying the mesh instead of the pixels survive lighting, noise, rotation, scale,
-translation, flips and occlusion? Every expression approach (bundled models) and the `fer` package's CNN (the
-peer of bench/peer_fer.py, both ways) on the same corrupted images of a fixed, stratified PrivateTest sample.
+translation, flips and occlusion? Every expression approach (the pipeline's models/serving) and the `fer`
+package's CNN (the peer of bench/peer_fer.py, both ways) on the same corrupted images of a fixed, stratified
+PrivateTest sample.
 
 Scored like the pipeline (no face = wrong). Per corruption and severity: accuracy, face coverage, accuracy on the
 faces found, and `kept` -- the share of images found both clean and corrupted whose label did not change (when it
@@ -17,6 +18,7 @@ import argparse
 import functools
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import albumentations as A
@@ -24,11 +26,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from bench.common import RESULTS, fer_sample, write_result
-from meshfer.evaluate import split_metrics
+from bench.common import RESULTS, ROOT, fer_sample, write_result
 from meshfer.features import MeshBatch, compute_features
 from meshfer.imageio import read_rgb
 from meshfer.labels import EXPRESSIONS
+from meshfer.scores import split_metrics
 
 SEED = 20261125
 CLEAN = "clean"
@@ -121,19 +123,24 @@ def _transform(name: str, severity) -> Transform:
 
 
 @functools.lru_cache(maxsize=1)
-def _models():
-    """Built once per worker process: the served detection settings, every bundled expression model (the
-    recognizer's own models, so none is loaded twice), the ensemble's member names, and the peer."""
-    from fer.fer import FER
+def _models(models_dir: str | None, approaches: tuple[str, ...] | None, peer: bool):
+    """Built once per worker process: the served detection settings, the expression models (the ensemble's
+    members are the recognizer's own, so none is loaded twice), and the peer."""
+    from meshfer.recognizer import Recognizer, bundled_models_dir
+    from meshfer.runtime import available_approaches, load_model
 
-    from meshfer.models import load_model
-    from meshfer.recognizer import Recognizer, available_approaches, bundled_models_dir, ensemble_members
+    root = Path(models_dir) if models_dir else bundled_models_dir()
+    wanted = approaches or tuple(available_approaches(root))
+    recognizer = Recognizer("ensemble" if "ensemble" in wanted else wanted[0], models_dir=root, eyes=False,
+                            num_faces=1)
+    models = {m.approach: m for m in recognizer.expression.members}
+    models.update({name: load_model(root / name) for name in wanted if name not in models and name != "ensemble"})
+    peers = {}
+    if peer:
+        from fer.fer import FER
 
-    root = bundled_models_dir()
-    recognizer = Recognizer("ensemble", eyes=False, num_faces=1)
-    models = dict(zip(ensemble_members(root), recognizer.expression_models))
-    models.update({name: load_model(root / name) for name in available_approaches(root) if name not in models})
-    return recognizer, models, ensemble_members(root), {"classifier": FER(offsets=(0, 0)), "detector": FER()}
+        peers = {"classifier": FER(offsets=(0, 0)), "detector": FER()}
+    return recognizer, models, wanted, peers
 
 
 def _peer_label(detector, image: np.ndarray, whole_image: bool) -> int:
@@ -147,9 +154,10 @@ def _peer_label(detector, image: np.ndarray, whole_image: bool) -> int:
     return EXPRESSIONS.index(max(emotions, key=emotions.get))
 
 
-def run_condition(name: str, severity, paths: list[str]) -> dict[str, np.ndarray]:
+def run_condition(name: str, severity, paths: list[str], models_dir: str | None = None,
+                  approaches: tuple[str, ...] | None = None, peer: bool = True) -> dict[str, np.ndarray]:
     """Predicted label index (-1: no face) per image and approach under one corruption."""
-    recognizer, models, members, peers = _models()
+    recognizer, models, wanted, peers = _models(models_dir, approaches, peer)
     transform = _transform(name, severity)
     faces, images, peer_pred = [], [], {mode: [] for mode in peers}
     for i, path in enumerate(paths):
@@ -168,9 +176,13 @@ def run_condition(name: str, severity, paths: list[str]) -> dict[str, np.ndarray
     probas = {}
     for approach, model in models.items():
         probas[approach] = model.predict_proba(compute_features(batch, model.card.feature_params)) if batch else None
-    # The Recognizer's soft vote, from the members' probabilities already computed above.
-    probas["ensemble"] = np.mean([probas[m] for m in members], axis=0) if batch else None
+    # The served ensemble, from its members' probabilities already computed above.
+    ensemble = recognizer.expression
+    if ensemble.approach == "ensemble":
+        probas["ensemble"] = ensemble.combine([probas[m.approach] for m in ensemble.members]) if batch else None
     for approach, proba in probas.items():
+        if approach not in wanted:
+            continue
         pred = np.full(len(paths), -1)
         if proba is not None:
             pred[found] = proba.argmax(axis=1)
@@ -198,7 +210,7 @@ def _level(name: str, severity) -> int:
     return next(c for c in CORRUPTIONS if c.name == name).severities.index(severity) + 1
 
 
-def summary(table: pd.DataFrame, reference: str = "peer_classifier") -> dict:
+def summary(table: pd.DataFrame, reference: str | None = "peer_classifier") -> dict:
     """Per approach: clean accuracy, worst corruption, mean relative drop and mCE against the reference."""
     clean = table[table.corruption == CLEAN].set_index("approach")["accuracy"]
     corrupted = table[table.corruption != CLEAN]
@@ -210,7 +222,8 @@ def summary(table: pd.DataFrame, reference: str = "peer_classifier") -> dict:
         result[approach] = {
             "clean_accuracy": float(clean[approach]),
             "mean_relative_drop": round(float(drop.mean()), 4),
-            "mce_vs_peer_classifier": round(float((error[approach] / error[reference]).mean()), 4),
+            **({"mce_vs_peer_classifier": round(float((error[approach] / error[reference]).mean()), 4)}
+               if reference in error else {}),
             "worst": {"corruption": worst.corruption, "severity": worst.severity,
                       "accuracy": float(worst.accuracy), "coverage": float(worst.coverage)},
             "relative_drop_per_corruption": {k: round(float(v), 4) for k, v in drop.items()},
@@ -249,6 +262,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-label", type=int, default=100, help="images per label (the first by file name)")
     parser.add_argument("--n-jobs", type=int, default=-1)
+    pipeline_models = ROOT / "models" / "serving"
+    parser.add_argument("--models-dir", default=str(pipeline_models) if pipeline_models.is_dir() else None,
+                        help="the models to score (default: this checkout's models/serving, every approach; without "
+                        "it the package's)")
+    parser.add_argument("--approaches", nargs="+", help="only these approaches (default: all)")
+    parser.add_argument("--no-peer", dest="peer", action="store_false", help="leave out the fer peer")
+    parser.add_argument("--name", default="robustness", help="result file name in bench/results (no suffix)")
     args = parser.parse_args()
     paths = [str(p) for p in fer_sample(per_label=args.per_label)]
     truth = np.array([EXPRESSIONS.index(p.split("/")[-2]) for p in paths])
@@ -257,19 +277,22 @@ def main() -> None:
     # By its module name, not __main__'s, so worker processes import it (and cache their models) themselves.
     from bench.robustness import run_condition as run
 
-    results = Parallel(n_jobs=args.n_jobs, verbose=5)(delayed(run)(n, s, paths) for n, s in todo)
+    options = (args.models_dir, tuple(args.approaches) if args.approaches else None, args.peer)
+    results = Parallel(n_jobs=args.n_jobs, verbose=5)(delayed(run)(n, s, paths, *options) for n, s in todo)
     seconds = time.perf_counter() - start
     table = score(dict(zip(todo, results)), truth)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    table.to_csv(RESULTS / "robustness.csv", index=False)
-    plot(table, RESULTS / "robustness.png")
-    write_result("robustness", {
-        "command": f"python -m bench.robustness --per-label {args.per_label}",
+    reference = "peer_classifier" if args.peer else None
+    if args.name == "robustness":  # the published run: table and plot beside the JSON
+        table.to_csv(RESULTS / "robustness.csv", index=False)
+        plot(table, RESULTS / "robustness.png")
+    write_result(args.name, {
+        "command": " ".join(["python -m bench.robustness", *__import__("sys").argv[1:]]),
         "sample": f"FER-2013 PrivateTest, the first {args.per_label} files by name of each label: {len(paths)} images",
         "conditions": len(todo), "seconds": round(seconds, 1),
         "corruptions": {c.name: list(c.severities) for c in CORRUPTIONS},
-        "summary": summary(table), "table": table.to_dict(orient="records")})
-    print(pd.DataFrame(summary(table)).T[["clean_accuracy", "mean_relative_drop", "mce_vs_peer_classifier"]])
+        "summary": summary(table, reference), "table": table.to_dict(orient="records")})
+    print(pd.DataFrame(summary(table, reference)).T.drop(columns=["worst", "relative_drop_per_corruption"]))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 
 def build_transform(params: dict):
-    """GridDistortion, OpticalDistortion and HorizontalFlip, each with the probability and limits in params."""
+    """GridDistortion, OpticalDistortion, HorizontalFlip, then JPEG compression and Gaussian noise, each with the
+    probability and limits in params (absent or 0: not applied)."""
     import albumentations as A
 
     steps = []
@@ -27,6 +28,12 @@ def build_transform(params: dict):
                                          p=params["optical_distortion_p"]))
     if params.get("horizontal_flip_p", 0) > 0:
         steps.append(A.HorizontalFlip(p=params["horizontal_flip_p"]))
+    # Pixel damage: the landmarks of a compressed or noisy image jitter, and models that saw such meshes in
+    # training change their minds less when it happens at prediction time.
+    if params.get("jpeg_p", 0) > 0:
+        steps.append(A.ImageCompression(quality_range=tuple(params["jpeg_quality"]), p=params["jpeg_p"]))
+    if params.get("noise_p", 0) > 0:
+        steps.append(A.GaussNoise(std_range=tuple(params["noise_std"]), per_channel=False, p=params["noise_p"]))
     return A.Compose(steps, seed=params["seed"])
 
 

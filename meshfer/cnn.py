@@ -1,34 +1,40 @@
 """Approach 5: a small CNN on the mesh-aligned gray face crop, fused with the mesh features (two branches,
 late fusion inside one network). Input rows are ``features.aligned_face``: the flattened crop, then the mesh.
+
+Training-time augmentation lives in the network (active only when training): small shifts, contrast, random
+erasing of a patch, and mirroring. A mirrored crop is exact (the crop is symmetric about its vertical midline by
+construction); the mesh branch's features are mirrored with it by a fixed column permutation and sign flip
+(``meshfer.mirror``). With ``tta_flip`` the served network averages a face and its mirror image.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
-import meshfer  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from meshfer.networks import network_class
 
 
-def _build_model_class():
-    import tensorflow as tf
+@network_class
+def model_class(base):
+    """The aligned-face network's registered tf-keras class."""
+    from meshfer.networks import tensorflow
 
+    tf = tensorflow()
     layers = tf.keras.layers
 
-    @tf.keras.utils.register_keras_serializable(package="meshfer")
-    class AlignedFaceCNN(tf.keras.Model):
+    class AlignedFaceCNN(base):
         """Conv blocks over the crop; a dense branch over the standardised mesh features; a joint head."""
 
         def __init__(self, n_classes: int, image_size=48, filters=(16, 32, 64), dense_units=256, dropout=0.5,
-                     block_dropout=0.25, shift=0.06, contrast=0.2, seed=0, input_shape=(48 * 48 + 1008,),
-                     **kwargs):
+                     block_dropout=0.25, shift=0.06, contrast=0.2, flip=False, erase=0.0, tta_flip=False,
+                     mirror_order=(), mirror_signs=(), seed=0, input_shape=(48 * 48 + 1008,), **kwargs):
             super().__init__(**kwargs)
             self.config_ = dict(n_classes=n_classes, image_size=image_size, filters=list(filters),
                                 dense_units=dense_units, dropout=dropout, block_dropout=block_dropout, shift=shift,
-                                contrast=contrast, seed=seed, input_shape=list(input_shape))
+                                contrast=contrast, flip=flip, erase=erase, tta_flip=tta_flip,
+                                mirror_order=[int(i) for i in mirror_order],
+                                mirror_signs=[float(v) for v in mirror_signs], seed=seed,
+                                input_shape=list(input_shape))
             self.pixels = image_size * image_size
-            # Pixel-only augmentation while training: small shifts and contrast changes leave the mesh branch's
-            # geometry true (flips and distortions already came from the augment stage, on image and mesh alike).
             self.augment = [layers.RandomTranslation(shift, shift, fill_mode="nearest", seed=seed),
                             layers.RandomContrast(contrast, seed=seed + 1)]
             self.blocks = []
@@ -48,38 +54,70 @@ def _build_model_class():
         def call(self, x, training=False):
             size = self.config_["image_size"]
             image = tf.reshape(x[:, :self.pixels], (-1, size, size, 1))
+            mesh = x[:, self.pixels:]
             if training:
-                for layer in self.augment:
-                    image = layer(image, training=True)
+                image, mesh = self._augment(image, mesh)
+            out = self._forward(image, mesh, training)
+            if self.config_["tta_flip"] and not training:
+                out = (out + self._forward(*self._mirror(image, mesh), training)) / 2
+            return out
+
+        def _forward(self, image, mesh, training):
             for layer in self.blocks:
                 image = layer(image, training=training)
             image = self.drop(self.image_dense(self.flatten(image)), training=training)
-            mesh = self.drop(self.mesh_dense(self.mesh_norm(x[:, self.pixels:])), training=training)
+            mesh = self.drop(self.mesh_dense(self.mesh_norm(mesh)), training=training)
             joint = self.drop(self.joint(tf.concat([image, mesh], axis=1)), training=training)
             return self.out(joint)
 
-        def get_config(self):
-            return dict(self.config_)
+        def _mirror(self, image, mesh):
+            order = tf.constant(self.config_["mirror_order"], tf.int32)
+            signs = tf.constant(self.config_["mirror_signs"], tf.float32)
+            return tf.reverse(image, axis=[2]), tf.gather(mesh, order, axis=1) * signs
 
-        @classmethod
-        def from_config(cls, config):
-            return cls(**config)
+        def _augment(self, image, mesh):
+            if self.config_["flip"]:
+                flipped_image, flipped_mesh = self._mirror(image, mesh)
+                chosen = tf.random.uniform(tf.shape(image)[:1]) < 0.5
+                image = tf.where(chosen[:, None, None, None], flipped_image, image)
+                mesh = tf.where(chosen[:, None], flipped_mesh, mesh)
+            for layer in self.augment:
+                image = layer(image, training=True)
+            if self.config_["erase"] > 0:
+                image = _erase(image, self.config_["erase"])
+            return image, mesh
+
+    def _erase(image, probability: float):
+        """Random erasing: with the given probability per image, a rectangle of 2-25 % of the area (aspect
+        0.3-3.3) is replaced by uniform noise."""
+        batch, size = tf.shape(image)[0], tf.shape(image)[1]
+        side = tf.cast(size, tf.float32)
+        area = tf.random.uniform([batch], 0.02, 0.25) * side * side
+        aspect = tf.exp(tf.random.uniform([batch], np.log(0.3), np.log(3.3)))
+        height, width = tf.sqrt(area * aspect), tf.sqrt(area / aspect)
+        centre_y, centre_x = tf.random.uniform([batch], 0, side), tf.random.uniform([batch], 0, side)
+        grid = tf.range(side)
+        inside = ((tf.abs(grid[None, :, None] - centre_y[:, None, None]) < height[:, None, None] / 2)
+                  & (tf.abs(grid[None, None, :] - centre_x[:, None, None]) < width[:, None, None] / 2)
+                  & (tf.random.uniform([batch])[:, None, None] < probability))
+        return tf.where(inside[..., None], tf.random.uniform(tf.shape(image)), image)
 
     return AlignedFaceCNN
 
 
-@lru_cache(maxsize=1)
-def model_class():
-    """The registered model class (built on first use, so importing meshfer does not load TensorFlow)."""
-    return _build_model_class()
-
-
 def build_model(n_classes: int, X: np.ndarray, params: dict):
     """A fresh network for ``aligned_face`` rows X, its mesh standardisation adapted to X."""
+    from meshfer.mirror import aligned_mesh_mirror
+
     size = params["image_size"]
+    mesh_columns = X[:, size * size:]
+    mirror = params.get("flip") or params.get("tta_flip")
+    order, signs = aligned_mesh_mirror(mesh_columns) if mirror else ((), ())
     model = model_class()(n_classes=n_classes, image_size=size, filters=params["filters"],
                           dense_units=params["dense_units"], dropout=params["dropout"],
                           block_dropout=params["block_dropout"], shift=params["shift"], contrast=params["contrast"],
+                          flip=bool(params.get("flip")), erase=float(params.get("erase", 0.0)),
+                          tta_flip=bool(params.get("tta_flip")), mirror_order=order, mirror_signs=signs,
                           seed=params["seed"], input_shape=list(X.shape[1:]))
-    model.mesh_norm.adapt(X[:, size * size:], batch_size=1024)
+    model.mesh_norm.adapt(mesh_columns, batch_size=1024)
     return model

@@ -43,6 +43,21 @@ def features_path(approach: str) -> Path:
     return Path("data") / "features" / f"{approach}.npz"
 
 
+def load_features(approach: str) -> dict[str, np.ndarray]:
+    """The arrays the features stage wrote for an approach (see meshfer.pipeline.feature_table)."""
+    return load_arrays(features_path(approach))
+
+
+def trained_dir(approach: str) -> Path:
+    """Where train@<approach> writes the model as its framework made it."""
+    return Path("models") / "trained" / approach
+
+
+def serving_dir(approach: str = "") -> Path:
+    """Where export@<approach> writes the ONNX file + card that serving loads (and the ensemble its card)."""
+    return Path("models") / "serving" / approach
+
+
 def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     """An .npz that is byte-identical for identical arrays (np.savez stamps the time into its zip entries), so
     a re-run that computes the same features does not make DVC retrain the models that read them."""

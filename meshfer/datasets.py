@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from meshfer.imageio import IMAGE_SUFFIXES
+from meshfer.imageio import labelled_images
 from meshfer.labels import check_aliases
 
 log = logging.getLogger(__name__)
@@ -83,24 +83,13 @@ def image_size(path: Path) -> tuple[int, int] | str:
 def scan_label_folders(
     folder: Path, aliases: dict[str, str], report: PrepareReport, where: str = ""
 ) -> list[tuple[Path, str]]:
-    """(file, canonical label) for every readable-looking image below ``folder/<label>/``."""
-    found: list[tuple[Path, str]] = []
-    for sub in sorted(folder.iterdir()):
-        name = f"{where}{sub.name}"
-        if not sub.is_dir():
-            if sub.name in aliases:  # e.g. a file called `happy` where the happy folder should be
-                report.label_entries_not_folders.append(name)
-            continue
-        if sub.name not in aliases:
-            report.unknown_folders.append(name)
-            continue
-        files = sorted(p for p in sub.rglob("*") if p.is_file())
-        images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-        report.ignored_files += len(files) - len(images)
-        if not images:
-            report.empty_folders.append(name)
-        found.extend((p, aliases[sub.name]) for p in images)
-    return found
+    """(file, canonical label) for every image below ``folder/<label>/``; what does not fit goes to the report."""
+    found = labelled_images(folder, aliases, where)
+    report.unknown_folders += found.unknown_folders
+    report.empty_folders += found.empty_folders
+    report.label_entries_not_folders += found.label_entries_not_folders
+    report.ignored_files += len(found.skipped_files)
+    return found.pairs
 
 
 def split_from_name(path: Path, default: str) -> str:

@@ -1,58 +1,152 @@
-"""Soft voting: the mean of the members' calibrated probabilities, scored like any single approach."""
+"""Training wing: ensembles over the members' saved per-image probabilities (``data/predictions``).
+
+Two ways to combine members are compared, on validation only: soft voting (the mean of their probabilities)
+and stacking (a multinomial logistic regression on their log-probabilities). Stacking is fitted on validation,
+so it is scored by cross-fitting: fitted on k-1 folds of validation, scored on the remaining fold, every fold in
+turn; soft voting is scored on the same images. The best subset and combiner is served; test data plays no part.
+"""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from meshfer.evaluate import confusion, confusion_rows, per_class_report, split_metrics
 from meshfer.labels import EXPRESSIONS
-from meshfer.pipeline import decide
+from meshfer.scores import NO_FACE_INDEX
 
 PROBA = [f"p_{name}" for name in EXPRESSIONS]
+EPS = 1e-6
 
 
-def mean_probabilities(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """Per image, the mean of the members' probabilities (NaN rows, no face, stay NaN)."""
-    first = tables[0]
-    for other in tables[1:]:
-        if not (other["path"].to_numpy() == first["path"].to_numpy()).all():
-            raise ValueError("ensemble members were evaluated on different images; re-run their evaluate stages")
-    mean = np.mean([t[PROBA].to_numpy(float) for t in tables], axis=0)
-    return first[["path", "split", "actual"]].assign(**dict(zip(PROBA, mean.T)))
+@dataclass
+class Stacked:
+    """The candidates' probabilities for the same images: ``proba`` (images, members, labels), NaN rows where no
+    face was found; ``y`` the label index per image; ``split`` per image."""
+
+    members: list[str]
+    proba: np.ndarray
+    y: np.ndarray
+    split: np.ndarray
+    path: np.ndarray
+
+    @classmethod
+    def from_tables(cls, tables: dict[str, pd.DataFrame]) -> "Stacked":
+        names = list(tables)
+        first = tables[names[0]]
+        for name in names[1:]:
+            if not (tables[name]["path"].to_numpy() == first["path"].to_numpy()).all():
+                raise ValueError("ensemble members were evaluated on different images; re-run their evaluate stages")
+        proba = np.stack([tables[n][PROBA].to_numpy(float) for n in names], axis=1)
+        y = first["actual"].map({name: i for i, name in enumerate(EXPRESSIONS)}).to_numpy(int)
+        return cls(names, proba, y, first["split"].to_numpy(str), first["path"].to_numpy(str))
+
+    def subset(self, members: Sequence[str], split: str | None = None) -> "Stacked":
+        keep = [self.members.index(m) for m in members]
+        rows = slice(None) if split is None else self.split == split
+        return Stacked(list(members), self.proba[rows][:, keep], self.y[rows], self.split[rows], self.path[rows])
+
+    @property
+    def found(self) -> np.ndarray:
+        return ~np.isnan(self.proba[:, :, 0]).any(axis=1)
 
 
-def soft_vote(tables: list[pd.DataFrame]) -> tuple[dict, dict, pd.DataFrame]:
-    voted = mean_probabilities(tables)
-    index = {name: i for i, name in enumerate(EXPRESSIONS)}
-    metrics, report, rows = {}, {}, None
-    for split, group in voted.groupby("split", sort=False):
-        y_true = group["actual"].map(index).to_numpy(int)
-        y_pred = decide(group[PROBA].to_numpy(float))
-        metrics[split] = split_metrics(y_true, y_pred, EXPRESSIONS)
-        report[split] = {"per_class": per_class_report(y_true, y_pred, EXPRESSIONS),
-                         "confusion": confusion(y_true, y_pred, EXPRESSIONS).to_dict(orient="index")}
-        rows = confusion_rows(y_true, y_pred, EXPRESSIONS)
-    return metrics, report, rows
+def decide(proba: np.ndarray) -> np.ndarray:
+    """Most probable label per row; -1 (no face) for NaN rows."""
+    return np.where(np.isnan(proba[:, 0]), NO_FACE_INDEX, np.nan_to_num(proba, nan=-1).argmax(axis=1))
 
 
-def accuracy_of(table: pd.DataFrame, split: str) -> float:
-    """Accuracy of a probability table on one split; rows of NaN (no face) count as wrong."""
-    rows = table[table["split"] == split]
-    predicted = decide(rows[PROBA].to_numpy(float))
-    actual = rows["actual"].map({name: i for i, name in enumerate(EXPRESSIONS)}).to_numpy(int)
-    return float(np.mean(predicted == actual)) if len(rows) else 0.0
+def mean_proba(data: Stacked) -> np.ndarray:
+    return data.proba.mean(axis=1)
 
 
-def select_members(tables: dict[str, pd.DataFrame], min_members: int = 2) -> tuple[list[str], dict[str, float]]:
-    """The subset of candidates whose soft vote is most accurate on validation (ties: fewer members first, then
-    the candidates' order). Returns it and every subset's validation accuracy. Test data plays no part."""
-    names = list(tables)
-    scores = {}
-    for size in range(min(min_members, len(names)), len(names) + 1):
-        for subset in itertools.combinations(names, size):
-            scores["+".join(subset)] = round(accuracy_of(mean_probabilities([tables[n] for n in subset]),
-                                                         "validation"), 4)
-    best = max(scores, key=lambda key: (scores[key], -key.count("+")))  # max keeps the first of equals
-    return best.split("+"), scores
+def stacking_inputs(proba: np.ndarray) -> np.ndarray:
+    """(images, members * labels): the members' probabilities side by side, as the served combiner receives them."""
+    return proba.reshape(len(proba), -1)
+
+
+def build_stacker(params: dict):
+    """Log-probabilities -> multinomial logistic regression (its ONNX graph: Clip, Log, then the regression)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    return Pipeline([("log", FunctionTransformer(_log, feature_names_out="one-to-one")),
+                     ("logreg", LogisticRegression(C=params.get("C", 1.0), max_iter=2000))])
+
+
+def _log(X):
+    return np.log(np.clip(X, EPS, 1.0))
+
+
+def stack_proba(data: Stacked, params: dict) -> np.ndarray:
+    """Cross-fitted stacking probabilities for every image of ``data`` (one split): each fold predicted by a
+    combiner fitted on the other folds. NaN rows stay NaN."""
+    out = np.full(data.proba.shape[::2], np.nan)
+    found = np.flatnonzero(data.found)
+    folds = np.array_split(np.random.default_rng(params["seed"]).permutation(found), params["folds"])
+    for fold in folds:
+        train = np.setdiff1d(found, fold)
+        stacker = build_stacker(params).fit(stacking_inputs(data.proba[train]), data.y[train])
+        out[fold] = _full_width(stacker, stacking_inputs(data.proba[fold]))
+    return out
+
+
+def _full_width(stacker, X: np.ndarray) -> np.ndarray:
+    proba = np.zeros((len(X), len(EXPRESSIONS)))
+    proba[:, stacker.classes_] = stacker.predict_proba(X)
+    return proba
+
+
+def accuracy(proba: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy with a lost face (a NaN row) counted as wrong."""
+    return float(np.mean(decide(proba) == y)) if len(y) else 0.0
+
+
+def compare_on_validation(stacked: Stacked, params: dict) -> pd.DataFrame:
+    """Every subset (of ``min_members`` or more) with both combiners: validation accuracy, stacking cross-fitted."""
+    rows = []
+    for size in range(min(params["min_members"], len(stacked.members)), len(stacked.members) + 1):
+        for members in itertools.combinations(stacked.members, size):
+            val = stacked.subset(members, "validation")
+            rows.append({"members": "+".join(members), "combiner": "mean",
+                         "validation_accuracy": round(accuracy(mean_proba(val), val.y), 4)})
+            if "stacking" in params["combiners"]:
+                rows.append({"members": "+".join(members), "combiner": "stacking",
+                             "validation_accuracy": round(accuracy(stack_proba(val, params), val.y), 4)})
+    return pd.DataFrame(rows)
+
+
+def choose(comparison: pd.DataFrame) -> tuple[list[str], str]:
+    """The best validation accuracy; ties go to fewer members, then to soft voting, then to the listed order."""
+    ranked = comparison.assign(size=comparison["members"].str.count(r"\+"),
+                               learned=comparison["combiner"] != "mean", order=np.arange(len(comparison)))
+    best = ranked.sort_values(["validation_accuracy", "size", "learned", "order"],
+                              ascending=[False, True, True, True]).iloc[0]
+    return best["members"].split("+"), best["combiner"]
+
+
+def final_proba(stacked: Stacked, members: list[str], combiner: str, params: dict):
+    """Probabilities of every image under the chosen ensemble, and the combiner fitted on all of validation
+    (None for soft voting). Validation rows of a stacker are its cross-fitted ones, so they stay honest."""
+    data = stacked.subset(members)
+    if combiner == "mean":
+        return mean_proba(data), None
+    val = data.subset(members, "validation")
+    found = val.found
+    stacker = build_stacker(params).fit(stacking_inputs(val.proba[found]), val.y[found])
+    proba = np.full(data.proba.shape[::2], np.nan)
+    have = data.found
+    proba[have] = _full_width(stacker, stacking_inputs(data.proba[have]))
+    proba[data.split == "validation"] = stack_proba(val, params)
+    return proba, stacker
+
+
+def export_stacker(stacker, n_members: int):
+    """The fitted combiner as ONNX: ``features`` = the members' probabilities side by side."""
+    from meshfer.onnx_export import finish, sklearn_to_onnx
+
+    graph = sklearn_to_onnx(stacker.named_steps["logreg"], n_members * len(EXPRESSIONS), log_inputs=EPS)
+    return finish(graph, "ensemble")

@@ -5,8 +5,9 @@ the same function at prediction time, so training and serving cannot drift apart
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +23,8 @@ class MeshBatch:
     pose: np.ndarray  # (N, 4, 4)
     # Per face, the RGB image it was found in; only the kinds that look at pixels (needs_image) read it.
     images: Sequence[np.ndarray] | None = None
+    # Features already computed for this batch, by params: ensemble members often share a kind.
+    computed: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.points)
@@ -48,10 +51,13 @@ def feature_kind(name: str, version: int, needs_image: bool = False):
 
 def compute_features(batch: MeshBatch, params: dict) -> np.ndarray:
     """Features of ``params['kind']`` for every face of the batch, as float32."""
-    kind = get_kind(params["kind"])
-    if kind.needs_image and (batch.images is None or len(batch.images) != len(batch)):
-        raise ValueError(f"feature kind {kind.name!r} looks at pixels: the batch needs the image of every face")
-    return np.asarray(kind.compute(batch, params), dtype=np.float32)
+    key = json.dumps(params, sort_keys=True)
+    if key not in batch.computed:
+        kind = get_kind(params["kind"])
+        if kind.needs_image and (batch.images is None or len(batch.images) != len(batch)):
+            raise ValueError(f"feature kind {kind.name!r} looks at pixels: the batch needs the image of every face")
+        batch.computed[key] = np.asarray(kind.compute(batch, params), dtype=np.float32)
+    return batch.computed[key]
 
 
 def get_kind(name: str) -> FeatureKind:
@@ -191,19 +197,28 @@ def eyes(batch: MeshBatch, params: dict) -> np.ndarray:
 
 
 def aligned_crops(batch: MeshBatch, size: int, eye_x: float, eye_y: float) -> np.ndarray:
-    """(N, size, size) gray face crops in [0, 1], rotated and scaled by a similarity transform that puts the
+    """(N, size, size) gray face crops in [0, 1], rotated and scaled by the similarity transform that puts the
     eye centres (mean of each eye contour) at (eye_x, eye_y) and (1 - eye_x, eye_y) of the crop."""
     import cv2
 
-    target = np.array([[eye_x, eye_y], [1 - eye_x, eye_y]], np.float32) * size
+    target = np.array([[eye_x, eye_y], [1 - eye_x, eye_y]]) * size
     crops = np.empty((len(batch), size, size), np.float32)
     for i, (points, image) in enumerate(zip(batch.points, batch.images)):
         eyes = np.array([points[list(mesh.EYE_CONTOURS[side]), :2].mean(axis=0) for side in ("left", "right")])
-        matrix, _ = cv2.estimateAffinePartial2D(eyes.astype(np.float32), target)
-        gray = image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
         # Replicated borders: tight crops such as FER-2013's leave the frame when a tilted face is levelled.
-        crops[i] = cv2.warpAffine(gray, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        crop = cv2.warpAffine(np.ascontiguousarray(image), similarity(eyes, target), (size, size),
+                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        crops[i] = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
     return crops / 255.0
+
+
+def similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The 2x3 rotation + uniform scale + translation that maps two source points exactly onto two target points."""
+    src, dst = source[1] - source[0], target[1] - target[0]
+    ratio = complex(*dst) / complex(*src)  # rotation and scale as one complex number
+    a, b = ratio.real, ratio.imag
+    rotate = np.array([[a, -b], [b, a]])
+    return np.hstack([rotate, (target[0] - rotate @ source[0])[:, None]])
 
 
 @feature_kind("aligned_face", version=1, needs_image=True)

@@ -5,17 +5,10 @@ Every face shares the mesh topology, so one sparse, GCN-normalised adjacency mat
 """
 from __future__ import annotations
 
-import logging
-import os
-from functools import lru_cache
 import numpy as np
 
-import meshfer  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from meshfer import mesh
-
-log = logging.getLogger(__name__)
-
-assert os.environ.get("TF_USE_LEGACY_KERAS") == "1", "meshfer must be imported before TensorFlow"
+from meshfer.networks import network_class, rebuilt
 
 
 def adjacency(self_loops: bool = True):
@@ -37,24 +30,32 @@ def normalized_adjacency():
     return gcn_filter(adjacency(self_loops=False))
 
 
-def _build_model_class():
-    import tensorflow as tf
-    from spektral.layers import GCNConv, GCSConv, GraphSageConv  # noqa: F401
+@network_class
+def model_class(base):
+    """The mesh graph network's registered tf-keras class."""
+    from meshfer.networks import tensorflow
+
+    tf = tensorflow()
+    from spektral.layers import GCNConv, GCSConv
     from spektral.utils.sparse import sp_matrix_to_sp_tensor
 
     conv_layers = {"gcn": GCNConv, "gcs": GCSConv}
 
-    @tf.keras.utils.register_keras_serializable(package="meshfer")
-    class MeshGNN(tf.keras.Model):
-        """Graph convolutions over the mesh, then pooling and a dense softmax head."""
+    class MeshGNN(base):
+        """Graph convolutions over the mesh, then pooling and a dense softmax head.
+
+        ``dense_adjacency`` holds the (478, 478) matrix dense instead of sparse: the same function, slower to
+        train, but expressible in ONNX (onnxruntime has no sparse-dense matmul).
+        """
 
         def __init__(self, n_classes: int, channels=(32, 32), conv="gcn", dropout=0.3, pooling="flatten",
-                     dense_units=128, l2=1e-4, input_shape=(mesh.N_LANDMARKS, 3), **kwargs):
+                     dense_units=128, l2=1e-4, input_shape=(mesh.N_LANDMARKS, 3), dense_adjacency=False, **kwargs):
             super().__init__(**kwargs)
             self.config_ = dict(n_classes=n_classes, channels=list(channels), conv=conv, dropout=dropout,
-                                pooling=pooling, dense_units=dense_units, l2=l2, input_shape=list(input_shape))
-            a = normalized_adjacency() if conv == "gcn" else adjacency(self_loops=False)
-            self.a = sp_matrix_to_sp_tensor(a.astype(np.float32))
+                                pooling=pooling, dense_units=dense_units, l2=l2, input_shape=list(input_shape),
+                                dense_adjacency=dense_adjacency)
+            a = (normalized_adjacency() if conv == "gcn" else adjacency(self_loops=False)).astype(np.float32)
+            self.a = tf.constant(a.toarray()) if dense_adjacency else sp_matrix_to_sp_tensor(a)
             reg = tf.keras.regularizers.l2(l2)
             # Per node and coordinate standardisation (fitted by adapt()): expressions are small displacements
             # of each landmark around its mean position, which raw coordinates bury under the face's shape.
@@ -74,20 +75,7 @@ def _build_model_class():
             x = self.drop(self.pool(x), training=training)
             return self.out(self.drop(self.dense(x), training=training))
 
-        def get_config(self):
-            return dict(self.config_)
-
-        @classmethod
-        def from_config(cls, config):
-            return cls(**config)
-
     return MeshGNN
-
-
-@lru_cache(maxsize=1)
-def model_class():
-    """The registered model class (built on first use, so importing meshfer does not load TensorFlow)."""
-    return _build_model_class()
 
 
 def build_model(n_classes: int, X: np.ndarray, params: dict):
@@ -97,3 +85,8 @@ def build_model(n_classes: int, X: np.ndarray, params: dict):
                           l2=params["l2"], input_shape=list(X.shape[1:]))
     model.norm.adapt(X, batch_size=1024)
     return model
+
+
+def export_twin(model):
+    """The trained network with a dense adjacency: what the ONNX export converts."""
+    return rebuilt(model, dense_adjacency=True)

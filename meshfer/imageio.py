@@ -1,7 +1,10 @@
-"""Reading any still image into the 8-bit RGB array MediaPipe wants, with clear errors."""
+"""Reading any still image into the 8-bit RGB array MediaPipe wants, with clear errors; finding the images and
+videos in folders, including labelled ``<root>/<label>/`` folders."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,87 @@ class ImageReadError(ValueError):
 
 def is_image_path(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def is_video_path(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def looks_like_image(path: str | os.PathLike) -> bool:
+    """Whether Pillow recognises the file's header (for files whose name does not say what they are)."""
+    try:
+        with Image.open(path):
+            return True
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
+
+
+@dataclass
+class FolderContents:
+    """The media below a folder, sorted; ``skipped`` are files that are neither images nor videos."""
+
+    images: list[Path] = field(default_factory=list)
+    videos: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+
+
+def folder_contents(folder: str | os.PathLike) -> FolderContents:
+    """Every image and video below ``folder`` (recursively, symlink loops not followed). A file is an image by its
+    suffix or, lacking an image or video suffix, by its header; anything else is listed as skipped."""
+    contents = FolderContents()
+    for path in sorted(_walk(Path(folder))):
+        if is_image_path(path):
+            contents.images.append(path)
+        elif is_video_path(path):
+            contents.videos.append(path)
+        elif not path.name.startswith(".") and looks_like_image(path):
+            contents.images.append(path)
+        else:
+            contents.skipped.append(path)
+    return contents
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for root, _dirs, files in os.walk(folder, followlinks=False):
+        for name in files:
+            yield Path(root) / name
+
+
+@dataclass
+class LabelledImages:
+    """Images of a ``<root>/<label folder>/`` layout and what did not fit it."""
+
+    pairs: list[tuple[Path, str]] = field(default_factory=list)  # (image, canonical label)
+    unknown_folders: list[str] = field(default_factory=list)
+    empty_folders: list[str] = field(default_factory=list)
+    label_entries_not_folders: list[str] = field(default_factory=list)
+    skipped_files: list[Path] = field(default_factory=list)
+
+
+def labelled_images(root: str | os.PathLike, aliases: Mapping[str, str], where: str = "",
+                    into: LabelledImages | None = None) -> LabelledImages:
+    """Images below ``root/<folder>/`` for every folder named in ``aliases`` (folder name -> label)."""
+    found = into or LabelledImages()
+    for sub in sorted(Path(root).iterdir()):
+        name = f"{where}{sub.name}"
+        if not sub.is_dir():
+            if sub.name in aliases:  # e.g. a file called `happy` where the happy folder should be
+                found.label_entries_not_folders.append(name)
+            continue
+        if sub.name not in aliases:
+            found.unknown_folders.append(name)
+            continue
+        contents = folder_contents(sub)
+        found.skipped_files += contents.skipped + contents.videos
+        if not contents.images:
+            found.empty_folders.append(name)
+        found.pairs += [(p, aliases[sub.name]) for p in contents.images]
+    return found
+
+
+def unique(paths: Iterable[Path]) -> list[Path]:
+    """In order, without repeats (a file named twice, or inside two folders given, is read once)."""
+    return list(dict.fromkeys(paths))
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
@@ -64,15 +148,17 @@ def array_to_rgb(array: np.ndarray, channel_order: str = "RGB") -> np.ndarray:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)) or min(arr.shape[:2]) < 1:
         raise ImageReadError("array", f"expected HxW, HxWx3 or HxWx4, got shape {arr.shape}")
+    if channel_order.upper() not in ("RGB", "BGR"):
+        raise ValueError(f"channel_order must be 'RGB' or 'BGR', not {channel_order!r}")
     arr = _to_uint8(arr)
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
-    arr = arr[:, :, :3]
     if channel_order.upper() == "BGR":
-        arr = arr[:, :, ::-1]
-    elif channel_order.upper() != "RGB":
-        raise ValueError(f"channel_order must be 'RGB' or 'BGR', not {channel_order!r}")
-    return np.ascontiguousarray(arr)
+        import cv2
+
+        # OpenCV's swap: a video frame's copy in a fifth of the time numpy's reversed view takes.
+        return cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_BGRA2RGB if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(arr[:, :, :3])
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:

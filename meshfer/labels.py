@@ -6,6 +6,9 @@ from collections.abc import Mapping
 EXPRESSIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 # Ordered from most to least open: the ordinal model relies on this order (wide=0 ... closed=3).
 EYE_STATES: tuple[str, ...] = ("wide", "open", "narrowed", "closed")
+# How open each state is, on a 0 (closed) .. 1 (wide) scale: an eye's openness is the expectation of this under
+# the eye model's probabilities, so it grows as the eye opens.
+EYE_OPENNESS: tuple[float, ...] = tuple(1 - i / (len(EYE_STATES) - 1) for i in range(len(EYE_STATES)))
 
 TASKS: dict[str, tuple[str, ...]] = {"expression": EXPRESSIONS, "eyes": EYE_STATES}
 
@@ -27,3 +30,13 @@ def check_aliases(aliases: Mapping[str, str], task: str) -> dict[str, str]:
     if bad:
         raise ValueError(f"aliases map to labels that task {task!r} does not have: {bad}; known: {sorted(known)}")
     return dict(aliases)
+
+
+# Folder names of other public expression sets (CK+, JAFFE, KDEF, RAF-DB and AffectNet exports, the seed's layout)
+# -> meshfer's labels, for scoring on them (`meshfer evaluate`); folders of other labels (contempt) are not scored.
+EXPRESSION_FOLDER_ALIASES: dict[str, str] = {
+    **{name: name for name in EXPRESSIONS},
+    **{f"face_{name}": name for name in EXPRESSIONS},
+    "anger": "angry", "disgusted": "disgust", "face_disgusted": "disgust", "fearful": "fear", "happiness": "happy",
+    "sadness": "sad", "surprised": "surprise", "face_surprised": "surprise",
+}

@@ -1,10 +1,16 @@
-"""The one MediaPipe FaceLandmarker pass: model resolution, image preparation, detection."""
+"""The one MediaPipe FaceLandmarker pass: model resolution, image preparation, detection.
+
+Core: the training wing's landmark store and the serving wing's Recognizer both detect through
+:meth:`Landmarker.detect`, so a served face gets exactly the mesh its model was trained on.
+"""
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+import threading
+import weakref
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -12,6 +18,8 @@ from typing import Any
 import numpy as np
 
 import meshfer  # noqa: F401  (sets the logging environment before MediaPipe loads)
+from meshfer._native import mediapipe, quiet_native_logs, vision
+from meshfer.card import sha256_of
 from meshfer.imageio import to_rgb
 
 log = logging.getLogger(__name__)
@@ -23,6 +31,9 @@ MODEL_URL = (
 )
 N_LANDMARKS = 478
 N_BLENDSHAPES = 52
+# Changes with any change to how detect() prepares images or picks faces, so cached landmarks made the old way are
+# not reused: 2 = strict then lenient passes, denoise retry, padding only for images that are upscaled.
+DETECTION_VERSION = 2
 
 
 class LandmarkerModelError(RuntimeError):
@@ -33,48 +44,59 @@ def bundled_model_path() -> Path:
     return Path(str(resources.files("meshfer") / "assets" / "face_landmarker.task"))
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+def resolve_model(path: str | os.PathLike | None = None, unsafe: bool = False) -> tuple[Path, str]:
+    """The model file (argument, then $MESHFER_LANDMARKER, then the bundled copy) and its SHA-256.
 
-
-def resolve_model(path: str | os.PathLike | None = None, expected_sha256: str | None = MODEL_SHA256) -> Path:
-    """Pick the model file (argument, then $MESHFER_LANDMARKER, then the bundled copy) and verify its hash.
-
-    An override with another hash is accepted only when the caller passes ``expected_sha256=None``.
+    An override is for keeping the official file elsewhere; it must be byte-identical to it, because the models
+    were trained on that file's meshes. ``unsafe=True`` accepts any file (another landmarker version, at your
+    own risk: its meshes may differ from those the models learned).
     """
     chosen = Path(path or os.environ.get(MODEL_ENV) or bundled_model_path())
     hint = f"expected SHA-256 {MODEL_SHA256}; the official file is at {MODEL_URL}"
     if not chosen.is_file():
         raise LandmarkerModelError(f"landmarker model not found at {chosen} ({hint})")
-    if expected_sha256 is not None:
-        actual = sha256_of(chosen)
-        if actual != expected_sha256:
-            raise LandmarkerModelError(
-                f"landmarker model at {chosen} has SHA-256 {actual}, not the expected {expected_sha256}: "
-                f"the file is damaged or another model ({hint})"
-            )
-    return chosen
+    actual = sha256_of(chosen)
+    if actual != MODEL_SHA256 and not unsafe:
+        raise LandmarkerModelError(
+            f"landmarker model at {chosen} has SHA-256 {actual}, not the expected one: the file is damaged or "
+            f"another model ({hint}); to use another landmarker anyway, pass the unsafe option"
+        )
+    return chosen, actual
 
 
 @dataclass(frozen=True)
 class DetectConfig:
-    """How an image is prepared for MediaPipe and how MediaPipe is asked to detect."""
+    """How an image is prepared for MediaPipe and how MediaPipe is asked to detect.
 
-    num_faces: int = 2
-    min_detection_confidence: float = 0.1
+    Detection runs in two passes. The strict pass asks for up to ``num_faces`` faces at MediaPipe's usual
+    confidence: real faces pass it, and each costs one landmark run. Only when it finds nothing does a lenient
+    pass look for one face at a low confidence, which small, tight crops (FER-2013's 48 px) need. (At a low
+    confidence with several faces allowed, every spurious detector candidate costs a landmark run.) The
+    threshold changes the mesh itself (MediaPipe's detector blends overlapping candidates into the face's
+    region), so training and serving detect the same way and the first face gets the same mesh in both.
+    """
+
+    num_faces: int = 4
+    min_detection_confidence: float = 0.5  # the strict pass
+    fallback_detection_confidence: float = 0.1  # the lenient, single-face pass
     min_presence_confidence: float = 0.1
     # Small, tight crops (FER-2013 is 48x48) need a border of context and upscaling to be found at all.
     pad_fraction: float = 0.25
     pad_mode: str = "constant"  # constant (black) | replicate | reflect
     min_side: int = 256
     max_side: int = 1920  # larger images are shrunk: MediaPipe looks at 256 px or less anyway
-    # Alternative paddings tried, in order, on images where the first attempt finds no face.
+    # Alternative paddings tried, in order, by the lenient pass on images where the first attempt finds no face.
     retry_pad_fractions: tuple[float, ...] = ()
     retry_pad_modes: tuple[str, ...] = ()
+    # Last, where still no face was found: the lenient pass on a copy blurred by this Gaussian sigma (input pixels;
+    # 0 = off). Sensor noise or compression can hide a face that a little blur gives back.
+    denoise_sigma: float = 0.0
+
+    def __post_init__(self):
+        if self.num_faces < 1:
+            raise ValueError(f"num_faces must be at least 1, not {self.num_faces}")
+        if self.pad_mode not in _PAD_MODES or any(m not in _PAD_MODES for m in self.retry_pad_modes):
+            raise ValueError(f"pad modes must be among {sorted(_PAD_MODES)}")
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "DetectConfig":
@@ -88,7 +110,9 @@ class DetectConfig:
         return [(self.pad_fraction, self.pad_mode), *retries]
 
     def digest(self) -> str:
-        text = repr(sorted(asdict(self).items())) + MODEL_SHA256
+        """What the meshes depend on: everything but ``num_faces`` (it never changes the first face's mesh)."""
+        settings = {k: v for k, v in asdict(self).items() if k != "num_faces"}
+        text = repr(sorted(settings.items())) + MODEL_SHA256 + str(DETECTION_VERSION)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -99,14 +123,12 @@ class FaceMesh:
     points: np.ndarray  # (478, 3) float32
     blendshapes: np.ndarray  # (52,) float32, MediaPipe's order
     pose: np.ndarray  # (4, 4) float32 facial transformation matrix
-    blendshape_names: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def bbox(self) -> tuple[float, float, float, float]:
         """(x_min, y_min, x_max, y_max) of the mesh in pixels."""
-        xy = self.points[:, :2]
-        x0, y0 = xy.min(axis=0)
-        x1, y1 = xy.max(axis=0)
+        x0, y0 = self.points[:, :2].min(axis=0)
+        x1, y1 = self.points[:, :2].max(axis=0)
         return float(x0), float(y0), float(x1), float(y1)
 
     @property
@@ -118,16 +140,19 @@ class FaceMesh:
 _PAD_MODES = {"constant": "BORDER_CONSTANT", "replicate": "BORDER_REPLICATE", "reflect": "BORDER_REFLECT_101"}
 
 
-def prepare_image(rgb: np.ndarray, pad_fraction: float, pad_mode: str, min_side: int, max_side: int = 1920):
-    """Pad by a fraction of the shorter side; scale so the shorter side is at least ``min_side`` and the
-    longer at most ``max_side``.
+def prepare_image(rgb: np.ndarray, pad_fraction: float, pad_mode: str, min_side: int, max_side: int = 1920,
+                  pad_large: bool = True):
+    """Scale so the shorter side is at least ``min_side`` and the longer at most ``max_side``, after padding by
+    a fraction of the shorter side: the face detector needs context around a tight face crop (FER-2013's). With
+    ``pad_large=False`` only images smaller than ``min_side`` are padded: in a larger picture padding would only
+    make the faces smaller for the detector.
 
     Returns the prepared image, the offset and the scale that map it back: input = (prepared - offset) / scale.
     """
     import cv2
 
     h, w = rgb.shape[:2]
-    pad = int(round(pad_fraction * min(h, w)))
+    pad = int(round(pad_fraction * min(h, w))) if pad_large or min(h, w) < min_side else 0
     scale = max(1.0, min_side / (min(h, w) + 2 * pad))
     scale = min(scale, max_side / (max(h, w) + 2 * pad))
     border = getattr(cv2, _PAD_MODES[pad_mode])
@@ -145,33 +170,52 @@ def prepare_image(rgb: np.ndarray, pad_fraction: float, pad_mode: str, min_side:
     return np.ascontiguousarray(rgb), pad * scale, scale
 
 
+def _close_before_exit(obj) -> None:
+    """Close ``obj`` when the interpreter exits, before Python shuts down thread pools: MediaPipe 1.x calls its
+    C library through one, so its own ``__del__`` at exit prints a traceback."""
+    ref = weakref.ref(obj)
+
+    def close():
+        alive = ref()
+        if alive is not None:
+            alive.close()
+
+    register = getattr(threading, "_register_atexit", None)  # runs before concurrent.futures' own exit hook
+    try:
+        (register or __import__("atexit").register)(close)
+    except RuntimeError:  # the interpreter is already shutting down
+        pass
+
+
 class Landmarker:
-    """A MediaPipe Tasks FaceLandmarker; use as a context manager so it is closed explicitly."""
+    """Two MediaPipe Tasks FaceLandmarkers (strict and lenient, see :class:`DetectConfig`) in IMAGE mode; use it as
+    a context manager, or call :meth:`close`, so they are closed explicitly."""
 
-    def __init__(
-        self,
-        config: DetectConfig | None = None,
-        model_path: str | os.PathLike | None = None,
-        running_mode: str = "image",
-        expected_sha256: str | None = MODEL_SHA256,
-    ):
-        from mediapipe.tasks.python import BaseOptions, vision
-
+    def __init__(self, config: DetectConfig | None = None, model_path: str | os.PathLike | None = None,
+                 unsafe_model: bool = False):
+        tasks = vision()
+        base_options = mediapipe().tasks.BaseOptions
         self.config = config or DetectConfig()
-        self.model_path = resolve_model(model_path, expected_sha256)
-        self.running_mode = running_mode
-        mode = {"image": vision.RunningMode.IMAGE, "video": vision.RunningMode.VIDEO}[running_mode]
-        options = vision.FaceLandmarkerOptions(
-            base_options=BaseOptions(model_asset_buffer=self.model_path.read_bytes()),
-            running_mode=mode,
-            num_faces=self.config.num_faces,
-            min_face_detection_confidence=self.config.min_detection_confidence,
-            min_face_presence_confidence=self.config.min_presence_confidence,
-            min_tracking_confidence=self.config.min_presence_confidence,
-            output_face_blendshapes=True,
-            output_facial_transformation_matrixes=True,
-        )
-        self._task = vision.FaceLandmarker.create_from_options(options)
+        self.model_path, self.model_sha256 = resolve_model(model_path, unsafe_model)
+        buffer = self.model_path.read_bytes()
+
+        def task(num_faces: int, confidence: float):
+            options = tasks.FaceLandmarkerOptions(
+                base_options=base_options(model_asset_buffer=buffer),
+                running_mode=tasks.RunningMode.IMAGE,
+                num_faces=num_faces,
+                min_face_detection_confidence=confidence,
+                min_face_presence_confidence=self.config.min_presence_confidence,
+                output_face_blendshapes=True,
+                output_facial_transformation_matrixes=True,
+            )
+            return tasks.FaceLandmarker.create_from_options(options)
+
+        self._strict = self._lenient = None
+        with quiet_native_logs():
+            self._strict = task(self.config.num_faces, self.config.min_detection_confidence)
+            self._lenient = task(1, self.config.fallback_detection_confidence)
+        _close_before_exit(self)
 
     def __enter__(self) -> "Landmarker":
         return self
@@ -180,42 +224,60 @@ class Landmarker:
         self.close()
 
     def close(self) -> None:
-        if self._task is not None:
-            self._task.close()
-            self._task = None
+        for name in ("_strict", "_lenient"):
+            task = getattr(self, name, None)
+            if task is not None:
+                task.close()
+                setattr(self, name, None)
 
-    def detect(self, image: Any, timestamp_ms: int | None = None) -> list[FaceMesh]:
-        """All faces in one image, most confident first (MediaPipe's order); an empty list when there is none.
+    def detect(self, image: Any) -> list[FaceMesh]:
+        """All faces in one image, most confident first; an empty list when there is none.
 
         A detection lying mostly inside a more confident one is the same face found twice, and one less than a
-        tenth the size of the most confident face is, at the low confidence small crops need, almost always a
-        texture mistaken for a face: both are dropped.
+        tenth the size of the most confident face is almost always a texture mistaken for a face: both are dropped.
         """
+        if self._strict is None:
+            raise RuntimeError("this Landmarker is closed")
         rgb = to_rgb(image)
-        attempts = self.config.attempts() if self.running_mode == "image" else self.config.attempts()[:1]
-        for pad_fraction, pad_mode in attempts:
-            faces = self._detect_once(rgb, pad_fraction, pad_mode, timestamp_ms)
-            if faces:
+        for attempt, (pad_fraction, pad_mode) in enumerate(self.config.attempts()):
+            # The first attempt pads small images only; the retries, for hard cases (a tight crop of a large
+            # photo), pad whatever the size.
+            passes = (self._strict, self._lenient) if attempt == 0 else (self._lenient,)
+            if faces := self._first_found(rgb, pad_fraction, pad_mode, passes, pad_large=attempt > 0):
+                return faces
+        if self.config.denoise_sigma > 0:
+            import cv2
+
+            blurred = cv2.GaussianBlur(rgb, (0, 0), self.config.denoise_sigma)
+            return self._first_found(blurred, self.config.pad_fraction, self.config.pad_mode, (self._lenient,),
+                                     pad_large=True)
+        return []
+
+    def _first_found(self, rgb: np.ndarray, pad_fraction: float, pad_mode: str, passes, pad_large: bool
+                     ) -> list[FaceMesh]:
+        prepared = prepare_image(rgb, pad_fraction, pad_mode, self.config.min_side, self.config.max_side, pad_large)
+        for task in passes:
+            if faces := plausible_faces(_meshes(task, *prepared)):
                 return faces
         return []
 
-    def _detect_once(self, rgb, pad_fraction, pad_mode, timestamp_ms) -> list[FaceMesh]:
-        import mediapipe as mp
 
-        if self._task is None:
-            raise RuntimeError("this Landmarker is closed")
-        prepared, offset, scale = prepare_image(rgb, pad_fraction, pad_mode, self.config.min_side,
-                                                self.config.max_side)
-        mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=prepared)
-        if self.running_mode == "video":
-            result = self._task.detect_for_video(mp_image, int(timestamp_ms or 0))
-        else:
-            result = self._task.detect(mp_image)
-        height, width = prepared.shape[:2]
-        faces = [
-            _to_face_mesh(result, i, width, height, offset, scale) for i in range(len(result.face_landmarks))
-        ]
-        return plausible_faces(faces)
+def _meshes(task, prepared: np.ndarray, offset: float, scale: float) -> list[FaceMesh]:
+    mp = mediapipe()
+    result = task.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=prepared))
+    height, width = prepared.shape[:2]
+    faces = []
+    for landmarks, shapes, pose in zip(result.face_landmarks, result.face_blendshapes,
+                                       result.facial_transformation_matrixes):
+        points = np.array([[p.x for p in landmarks], [p.y for p in landmarks], [p.z for p in landmarks]],
+                          np.float32).T
+        points *= np.float32(width)
+        points[:, 1] *= np.float32(height / width)
+        points[:, :2] -= offset
+        points /= scale
+        faces.append(FaceMesh(points, np.array([c.score for c in shapes], np.float32),
+                              np.asarray(pose, np.float32).reshape(4, 4)))
+    return faces
 
 
 def plausible_faces(faces: list[FaceMesh], max_overlap: float = 0.5, min_relative_area: float = 0.1
@@ -238,16 +300,3 @@ def _overlap(a: tuple, b: tuple) -> float:
         return 0.0
     smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
     return width * height / max(smaller, 1e-9)
-
-
-def _to_face_mesh(result, i: int, width: int, height: int, offset: float, scale: float) -> FaceMesh:
-    pts = np.array([(p.x * width, p.y * height, p.z * width) for p in result.face_landmarks[i]], dtype=np.float32)
-    pts[:, :2] -= offset
-    pts /= scale
-    shapes = result.face_blendshapes[i]
-    return FaceMesh(
-        points=pts,
-        blendshapes=np.array([c.score for c in shapes], dtype=np.float32),
-        pose=np.asarray(result.facial_transformation_matrixes[i], dtype=np.float32).reshape(4, 4),
-        blendshape_names=tuple(c.category_name for c in shapes),
-    )

@@ -49,8 +49,9 @@ def tessellation_edges() -> np.ndarray:
 
     The tessellation alone leaves the ten iris landmarks (468-477) unconnected.
     """
-    from mediapipe.tasks.python.vision import FaceLandmarksConnections as C
+    from meshfer._native import vision
 
+    C = vision().FaceLandmarksConnections
     connections = [*C.FACE_LANDMARKS_TESSELATION, *C.FACE_LANDMARKS_LEFT_IRIS, *C.FACE_LANDMARKS_RIGHT_IRIS]
     pairs = np.array([(c.start, c.end) for c in connections])
     pairs = np.sort(pairs, axis=1)
@@ -60,6 +61,6 @@ def tessellation_edges() -> np.ndarray:
 @lru_cache(maxsize=1)
 def contour_edges() -> np.ndarray:
     """Edges of the face outline, eyes, brows and lips: what an annotated image draws."""
-    from mediapipe.tasks.python.vision import FaceLandmarksConnections
+    from meshfer._native import vision
 
-    return np.array([(c.start, c.end) for c in FaceLandmarksConnections.FACE_LANDMARKS_CONTOURS])
+    return np.array([(c.start, c.end) for c in vision().FaceLandmarksConnections.FACE_LANDMARKS_CONTOURS])

@@ -1,23 +1,40 @@
-"""What the Keras approaches share: seeding, the training loop, the sklearn-like wrapper, and safe storage.
+"""What the Keras approaches share: seeding, the training loop, the sklearn-like wrapper, native storage, and the
+base of their model classes.
 
-Each network module (``models.NETWORKS``: ``meshfer.gnn``, ``meshfer.cnn``) provides ``model_class()`` (its
-registered tf-keras model class) and ``build_model(n_classes, X, params)`` (a fresh model, adapted to X).
+Each network module (``NETWORKS``: ``meshfer.gnn``, ``meshfer.cnn``) provides ``model_class()`` (its registered
+tf-keras model class, made with :func:`network_class`) and ``build_model(n_classes, X, params)`` (a fresh model,
+adapted to X); optionally ``export_twin(model)``, the same function in layers ONNX can express.
 """
 from __future__ import annotations
 
 import importlib
 import logging
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 import meshfer  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from meshfer.models import NETWORKS
 
 log = logging.getLogger(__name__)
 
 assert os.environ.get("TF_USE_LEGACY_KERAS") == "1", "meshfer must be imported before TensorFlow"
+
+# Model kinds that are Keras networks, trained here and saved as .keras: kind -> module.
+NETWORKS = {"gnn": "meshfer.gnn", "cnn": "meshfer.cnn"}
+
+
+@lru_cache(maxsize=1)
+def tensorflow():
+    """TensorFlow, loaded once with its start-up lines (oneDNN, CUDA probing) kept off the terminal."""
+    from meshfer._native import quiet_native_logs
+
+    with quiet_native_logs():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the device probe prints too
+    return tf
 
 
 def network_module(kind: str):
@@ -27,19 +44,49 @@ def network_module(kind: str):
         raise ValueError(f"unknown network kind {kind!r}; known: {sorted(NETWORKS)}") from None
 
 
+@lru_cache(maxsize=1)
+def _config_model_base():
+    tf = tensorflow()
+
+    class ConfigModel(tf.keras.Model):
+        """A model whose constructor keyword arguments, kept in ``config_``, are its whole configuration."""
+
+        def get_config(self):
+            return dict(self.config_)
+
+        @classmethod
+        def from_config(cls, config):
+            return cls(**config)
+
+    return ConfigModel
+
+
+def network_class(define):
+    """Decorate ``define(base) -> class``: the result is a cached ``model_class()`` that defines the class on first
+    use, derived from a base that saves and rebuilds it from ``config_``, and registers it for safe loading.
+    Deferred so that importing meshfer does not load TensorFlow."""
+
+    @lru_cache(maxsize=1)
+    def model_class():
+        return tensorflow().keras.utils.register_keras_serializable(package="meshfer")(define(_config_model_base()))
+
+    model_class.__doc__ = define.__doc__
+    return model_class
+
+
 def seed_everything(seed: int) -> None:
-    import tensorflow as tf
+    tf = tensorflow()
 
     tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
 
 def _callbacks(params: dict, live_dir: Path | None) -> list:
-    import tensorflow as tf
-
+    tf = tensorflow()
+    # The weights of the best validation epoch are kept (a choice made on validation, never on test).
     callbacks = [tf.keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=params["patience"],
                                                   restore_best_weights=True, mode="max")]
-    if params.get("lr_patience"):
+    if params.get("schedule", "plateau") == "plateau" and params.get("lr_patience"):
         callbacks.append(tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
                                                               patience=params["lr_patience"], min_lr=1e-5))
     if live_dir is not None:
@@ -50,27 +97,71 @@ def _callbacks(params: dict, live_dir: Path | None) -> list:
     return callbacks
 
 
-def train_network(X, y, X_val, y_val, n_classes: int, params: dict, live_dir: Path | None = None):
-    """Build the network ``params['kind']`` names and fit it with early stopping on validation accuracy
-    (the best epoch's weights are kept); returns the model and its history dict."""
-    import tensorflow as tf
+def _optimizer(params: dict, steps_per_epoch: int):
+    """Adam with the learning rate halved on plateaus (``schedule: plateau``), or AdamW with a linear warm-up
+    and a cosine decay to zero over all epochs (``schedule: cosine``), which ends on its own."""
+    tf = tensorflow()
+    if params.get("schedule", "plateau") == "plateau":
+        return tf.keras.optimizers.Adam(params["learning_rate"])
+    total = params["epochs"] * steps_per_epoch
+    warmup = min(total // 2, params.get("warmup_epochs", 1) * steps_per_epoch)
+    rate = tf.keras.optimizers.schedules.CosineDecay(params["learning_rate"] * 0.1, total - warmup, alpha=0.0,
+                                                     warmup_target=params["learning_rate"], warmup_steps=warmup)
+    return tf.keras.optimizers.AdamW(rate, weight_decay=params.get("weight_decay", 1e-4))
 
+
+def _training_data(X, y, n_classes: int, params: dict):
+    """Shuffled batches; one-hot targets where label smoothing or mixup needs them; mixup within each batch
+    (inputs and targets mixed by the same Beta(alpha, alpha) weight, per sample)."""
+    tf = tensorflow()
+    soft = params.get("label_smoothing", 0) > 0 or params.get("mixup", 0) > 0
+    targets = np.eye(n_classes, dtype=np.float32)[y] if soft else y
+    data = tf.data.Dataset.from_tensor_slices((np.asarray(X, np.float32), targets))
+    data = data.shuffle(len(X), seed=params["seed"], reshuffle_each_iteration=True).batch(params["batch_size"])
+    alpha = params.get("mixup", 0)
+    if alpha > 0:
+        def mix(x, t):
+            a = tf.random.gamma(tf.shape(x)[:1], alpha)
+            b = tf.random.gamma(tf.shape(x)[:1], alpha)
+            weight = (a / (a + b))[:, None]
+            partner = tf.random.shuffle(tf.range(tf.shape(x)[0]))
+            return (weight * x + (1 - weight) * tf.gather(x, partner),
+                    weight * t + (1 - weight) * tf.gather(t, partner))
+
+        data = data.map(mix)
+    return data.prefetch(2), soft
+
+
+def train_network(X, y, X_val, y_val, n_classes: int, params: dict, live_dir: Path | None = None):
+    """Build the network ``params['kind']`` names and fit it, keeping the weights of the epoch with the best
+    validation accuracy; returns the model and its history dict."""
+    from meshfer._native import quiet_native_logs
+
+    tf = tensorflow()
     seed_everything(params["seed"])
-    model = network_module(params["kind"]).build_model(n_classes, X, params)
-    model.compile(optimizer=tf.keras.optimizers.Adam(params["learning_rate"]),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    with quiet_native_logs():  # tf.data's C++ side logs spurious errors on fd 2 (here: the normalisation's adapt)
+        model = network_module(params["kind"]).build_model(n_classes, X, params)
+    data, soft = _training_data(X, y, n_classes, params)
+    if soft:
+        loss = tf.keras.losses.CategoricalCrossentropy(label_smoothing=params.get("label_smoothing", 0.0))
+        validation = (X_val, np.eye(n_classes, dtype=np.float32)[y_val])
+        metrics = [tf.keras.metrics.CategoricalAccuracy(name="accuracy")]
+    else:
+        loss, validation, metrics = "sparse_categorical_crossentropy", (X_val, y_val), ["accuracy"]
+    model.compile(optimizer=_optimizer(params, int(np.ceil(len(X) / params["batch_size"]))), loss=loss,
+                  metrics=metrics)
     weights = None
     if params.get("class_weight") == "balanced":
         counts = np.bincount(y, minlength=n_classes).astype(float)
         weights = {i: len(y) / (n_classes * c) for i, c in enumerate(counts) if c > 0}
-    history = model.fit(X, y, validation_data=(X_val, y_val), epochs=params["epochs"],
-                        batch_size=params["batch_size"], callbacks=_callbacks(params, live_dir),
-                        class_weight=weights, shuffle=True, verbose=2)
+    with quiet_native_logs():  # the same while fitting; Keras reports on stdout
+        history = model.fit(data, validation_data=validation, epochs=params["epochs"],
+                            callbacks=_callbacks(params, live_dir), class_weight=weights, verbose=2)
     return model, history.history
 
 
 class KerasClassifier:
-    """The sklearn-like face of a saved network: ``predict_proba`` on feature arrays."""
+    """The sklearn-like face of a trained network: ``predict_proba`` on feature arrays."""
 
     def __init__(self, model):
         self.model = model
@@ -80,22 +171,29 @@ class KerasClassifier:
         X = np.asarray(X, np.float32)
         if len(X) <= batch_size:
             return self.model(X, training=False).numpy()  # avoids predict()'s per-call overhead for one face
-        return self.model.predict(X, batch_size=batch_size, verbose=0)
+        from meshfer._native import quiet_native_logs
+
+        with quiet_native_logs():  # predict() goes through tf.data, whose C++ side logs spurious errors
+            return self.model.predict(X, batch_size=batch_size, verbose=0)
 
 
-def save_keras(model, directory: Path) -> None:
-    """Save an uncompiled copy: serving needs no optimizer state, which would triple the file."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fresh = model.__class__.from_config(model.get_config())
+def rebuilt(model, **changes):
+    """A fresh instance of ``model``'s class from its config (with ``changes``), built and given its weights."""
+    fresh = model.__class__.from_config({**model.get_config(), **changes})
     fresh(np.zeros((1, *model.config_["input_shape"]), np.float32))  # builds the weights
     fresh.set_weights(model.get_weights())
-    fresh.save(directory / "model.keras")
+    return fresh
 
 
-def load_keras(directory: Path, kind: str) -> KerasClassifier:
+def save_keras(model, path: Path) -> None:
+    """Save an uncompiled copy: nothing needs the optimizer state, which would triple the file."""
+    rebuilt(model).save(path)
+
+
+def load_keras(path: Path) -> KerasClassifier:
     """Load with Keras' safe mode (no Python code from the file); only meshfer's registered classes."""
-    import tensorflow as tf
+    tf = tensorflow()
 
-    network_module(kind).model_class()  # registers the class for deserialisation
-    model = tf.keras.models.load_model(directory / "model.keras", safe_mode=True, compile=False)
-    return KerasClassifier(model)
+    for kind in NETWORKS:  # registers every class for deserialisation
+        network_module(kind).model_class()
+    return KerasClassifier(tf.keras.models.load_model(path, safe_mode=True, compile=False))

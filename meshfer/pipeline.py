@@ -1,36 +1,34 @@
-"""What the features, train and evaluate stages do, as functions of arrays (the stages only do file I/O)."""
+"""Training wing: what the features, train, export and evaluate stages do, as functions of arrays (the stages
+only read and write files)."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from meshfer.evaluate import NO_FACE_INDEX, confusion, confusion_rows, per_class_report, split_metrics
+from meshfer.card import ONNX_FILE, ModelCard, sha256_of
+from meshfer.estimators import KERAS_FILE, SKOPS_FILE, TrainedModel, build_estimator, fit_quietly, library_versions
+from meshfer.evaluate import confusion, confusion_rows
 from meshfer.features import MeshBatch, compute_features, get_kind
 from meshfer.imageio import read_rgb
 from meshfer.labels import labels_for
 from meshfer.landmark_store import load_landmarks
 from meshfer.landmarker import DetectConfig
-from meshfer.models import (
-    KERAS_FILE,
-    MODEL_FILE,
-    NETWORKS,
-    ModelCard,
-    TrainedModel,
-    build_estimator,
-    fit_quietly,
-    library_versions,
-)
+from meshfer.networks import NETWORKS
+from meshfer.runtime import InferenceModel, load_model
+from meshfer.scores import NO_FACE_INDEX, per_class_report, split_metrics
 
 log = logging.getLogger(__name__)
 
 EVAL_SPLITS = ("validation", "test")
+# The test images that are not byte-identical copies of a training image (FER-2013 PrivateTest has 288 such).
+DEDUPLICATED = "test_unseen"
 
 
 def feature_table(landmarks_dir: Path, task: str, feature_params: dict, chunk: int = 2048) -> dict[str, np.ndarray]:
@@ -41,31 +39,40 @@ def feature_table(landmarks_dir: Path, task: str, feature_params: dict, chunk: i
     """
     table = load_landmarks(landmarks_dir)
     labels = labels_for(task)
-    found = np.flatnonzero(table.found)
+    face_rows = np.flatnonzero(table.found)
     needs_image = get_kind(feature_params["kind"]).needs_image
     parts = []
-    for start in tqdm(range(0, len(found), chunk), desc="features", disable=len(found) <= chunk):
-        rows = found[start:start + chunk]
+    for start in tqdm(range(0, len(face_rows), chunk), desc="features", disable=len(face_rows) <= chunk):
+        rows = face_rows[start:start + chunk]
         images = [read_rgb(p) for p in table.index["path"].iloc[rows]] if needs_image else None
         batch = MeshBatch(table.points[rows], table.blendshapes[rows], table.pose[rows], images)
         parts.append(compute_features(batch, feature_params))
-    X = np.vstack(parts) if parts else np.zeros((0, 1), np.float32)
-    found = table.found
     index = table.index
     return {
-        "X": X,
-        "found": found,
+        "X": np.vstack(parts) if parts else np.zeros((0, 1), np.float32),
+        "found": table.found,
         "y": index["label"].map({name: i for i, name in enumerate(labels)}).to_numpy(int),
         "split": index["split"].to_numpy(str),
         "augmented": index["augmented"].to_numpy(bool),
         "path": index["path"].to_numpy(str),
+        "content_key": index["key"].to_numpy(str),
         "source_hash": np.array(hashlib.sha1(pd.util.hash_pandas_object(index, index=False).values).hexdigest()),
     }
 
 
 def rows(features: dict, split: str, with_face: bool = True) -> np.ndarray:
-    mask = features["split"] == split
+    """Per-image mask of a split (``test_unseen``: test images with no byte-identical training copy)."""
+    if split == DEDUPLICATED:
+        mask = (features["split"] == "test") & ~copies_of_training_images(features)
+    else:
+        mask = features["split"] == split
     return mask & features["found"] if with_face else mask
+
+
+def copies_of_training_images(features: dict) -> np.ndarray:
+    """Per image: whether it is byte-identical to an image of the training split (and not in it itself)."""
+    train = features["split"] == "train"
+    return ~train & np.isin(features["content_key"], features["content_key"][train])
 
 
 def _x(features: dict, mask: np.ndarray) -> np.ndarray:
@@ -93,7 +100,7 @@ def fit(features: dict, approach: str, params: dict, task: str, detect: dict | N
                                      live_dir=Path("metrics") / "training" / approach)
         estimator, fmt, extra = KerasClassifier(net), KERAS_FILE, {"epochs": len(history["loss"])}
     else:
-        estimator, fmt, extra = fit_quietly(build_estimator(model_params), X, y), MODEL_FILE, {}
+        estimator, fmt, extra = fit_quietly(build_estimator(model_params), X, y), SKOPS_FILE, {}
     seconds = time.perf_counter() - start
     kind = get_kind(params["features"]["kind"])
     card = ModelCard(
@@ -106,16 +113,41 @@ def fit(features: dict, approach: str, params: dict, task: str, detect: dict | N
     )
     model = TrainedModel(card, estimator)
     if val.any():
-        pred = predict_images(model, features, "validation")
-        card.metrics = {"validation": split_metrics(features["y"][rows(features, "validation", False)], pred,
-                                                    labels)}
+        card.metrics = {"validation": score(model, features, "validation")}
     log.info("%s trained on %d faces in %.1f s", approach, len(y), seconds)
     return model, card.training
 
 
-def predict_images(model: TrainedModel, features: dict, split: str) -> np.ndarray:
-    """A label index per image of the split; -1 where no face was found."""
-    return decide(predict_proba_images(model, features, split))
+def export(model: TrainedModel, features: dict, directory: Path) -> ModelCard:
+    """Write the trained model as ``model.onnx`` + card into ``directory``, and check on the validation and test
+    faces that the file gives what the trained model gives (recorded on the card)."""
+    from meshfer.onnx_export import converter_versions, export_onnx, parity, save_onnx
+
+    directory.mkdir(parents=True, exist_ok=True)
+    save_onnx(export_onnx(model, features["X"].shape[1:], calibration_rows(features)), directory / ONNX_FILE)
+    card = ModelCard(**{**asdict(model.card), "format": ONNX_FILE, "file_sha256": sha256_of(directory / ONNX_FILE)})
+    card.write(directory)
+    exported = load_model(directory)
+    checks = {}
+    for split in EVAL_SPLITS:
+        X = _x(features, rows(features, split))
+        checks[split] = {**parity(model, exported, X), "accuracy_trained": score(model, features, split)["accuracy"],
+                         "accuracy_exported": score(exported, features, split)["accuracy"]}
+    card.export = {"converters": converter_versions(), "parity": checks}
+    card.write(directory)
+    return card
+
+
+def calibration_rows(features: dict, count: int = 1024) -> np.ndarray:
+    """A fixed, evenly spaced sample of training faces (for calibrating a quantised network's ranges)."""
+    X = _x(features, rows(features, "train"))
+    return X[np.linspace(0, len(X) - 1, min(count, len(X))).astype(int)] if len(X) else X
+
+
+def score(model: TrainedModel | InferenceModel, features: dict, split: str) -> dict:
+    every = rows(features, split, with_face=False)
+    return split_metrics(features["y"][every], decide(predict_proba_images(model, features, split)), model.card.labels,
+                         ordinal=model.card.task == "eyes")
 
 
 def decide(proba: np.ndarray) -> np.ndarray:
@@ -123,17 +155,21 @@ def decide(proba: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(proba[:, 0]), NO_FACE_INDEX, np.nan_to_num(proba, nan=-1).argmax(axis=1))
 
 
-def predict_proba_images(model: TrainedModel, features: dict, split: str) -> np.ndarray:
+def predict_proba_images(model: TrainedModel | InferenceModel, features: dict, split: str) -> np.ndarray:
+    """(images of the split, labels): the probabilities per image, NaN where no face was found. A per-eye model's
+    face-level probability is the mean of its two eyes."""
     every = rows(features, split, with_face=False)
     proba = np.full((int(every.sum()), len(model.card.labels)), np.nan)
     found = features["found"][every]
     if found.any():
-        proba[found] = model.predict_proba(_x(features, every & features["found"]))
+        out = np.concatenate([model.predict_proba(chunk) for chunk in
+                              np.array_split(_x(features, every & features["found"]), max(1, found.sum() // 4096))])
+        proba[found] = out.mean(axis=1) if out.ndim == 3 else out
     return proba
 
 
-def evaluate(model: TrainedModel, features: dict) -> tuple[dict, dict, pd.DataFrame, pd.DataFrame]:
-    """Metrics per split, a detailed report, the test confusion rows and per-image predictions."""
+def evaluate(model: InferenceModel, features: dict) -> tuple[dict, dict, pd.DataFrame, pd.DataFrame]:
+    """Headline metrics per split, a detailed report, the test confusion rows and per-image predictions."""
     labels, ordinal = model.card.labels, model.card.task == "eyes"
     metrics, report, predictions = {}, {}, []
     for split in EVAL_SPLITS:
@@ -143,14 +179,38 @@ def evaluate(model: TrainedModel, features: dict) -> tuple[dict, dict, pd.DataFr
         y_true = features["y"][every]
         proba = predict_proba_images(model, features, split)
         y_pred = decide(proba)
-        metrics[split] = split_metrics(y_true, y_pred, labels, ordinal=ordinal)
-        report[split] = {"per_class": per_class_report(y_true, y_pred, labels),
+        full = split_metrics(y_true, y_pred, labels, ordinal=ordinal)
+        metrics[split] = headline(full)
+        report[split] = {**full, "per_class": per_class_report(y_true, y_pred, labels),
                          "confusion": confusion(y_true, y_pred, labels).to_dict(orient="index")}
         frame = pd.DataFrame(proba, columns=[f"p_{name}" for name in labels])
         frame.insert(0, "path", features["path"][every])
         frame.insert(1, "split", split)
         frame.insert(2, "actual", np.array(labels)[y_true])
         frame.insert(3, "predicted", confusion_rows(y_true, y_pred, labels)["predicted"].to_numpy())
+        frame.insert(4, "copy_of_training_image", copies_of_training_images(features)[every])
         predictions.append(frame)
+    unseen = unseen_test_metrics(model, features)
+    if unseen:
+        metrics[DEDUPLICATED], report[DEDUPLICATED] = headline(unseen), unseen
     test = predictions[-1] if predictions else pd.DataFrame(columns=["actual", "predicted"])
     return metrics, report, test[["actual", "predicted"]], pd.concat(predictions, ignore_index=True)
+
+
+def unseen_test_metrics(model: TrainedModel | InferenceModel, features: dict) -> dict:
+    """Scores on the test images that have no byte-identical copy in the training split (empty if all do not)."""
+    test, unseen = rows(features, "test", False), rows(features, DEDUPLICATED, False)
+    if not unseen.any() or unseen.sum() == test.sum():
+        return {}
+    keep = unseen[test]
+    proba = predict_proba_images(model, features, "test")[keep]
+    return {**split_metrics(features["y"][unseen], decide(proba), model.card.labels,
+                            ordinal=model.card.task == "eyes"), "duplicates_left_out": int(test.sum() - unseen.sum())}
+
+
+HEADLINE = ("accuracy", "macro_f1", "no_face_rate", "mae_steps")
+
+
+def headline(metrics: dict) -> dict:
+    """The figures `dvc metrics show` lists; the rest stays in the report."""
+    return {key: metrics[key] for key in HEADLINE if key in metrics}

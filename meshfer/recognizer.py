@@ -3,14 +3,15 @@
 >>> from meshfer import Recognizer
 >>> with Recognizer() as rec:
 ...     faces = rec.predict("face.jpg")        # one row per face found; empty when there is none
+
+Serving wing: numpy, MediaPipe, onnxruntime and pandas; nothing of the training stack.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
-from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,59 +21,93 @@ import pandas as pd
 
 from meshfer import mesh
 from meshfer.features import MeshBatch, compute_features
-from meshfer.imageio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ImageReadError, to_rgb
-from meshfer.labels import EYE_STATES, EXPRESSIONS
+from meshfer.imageio import ImageReadError, folder_contents, labelled_images, to_rgb, unique
+from meshfer.labels import EXPRESSION_FOLDER_ALIASES, EXPRESSIONS, EYE_OPENNESS, EYE_STATES
 from meshfer.landmarker import DetectConfig, FaceMesh, Landmarker
-from meshfer.models import ModelLoadError, PerEyeClassifier, TrainedModel, load_model
+from meshfer.runtime import (
+    ExpressionModel,
+    InferenceModel,
+    ModelLoadError,
+    available_approaches,
+    default_approach,
+    load_expression_model,
+    load_model,
+)
+from meshfer.scores import per_class_report, split_metrics
+from meshfer.video import FaceTracks, frame_count, read_frames
 
 log = logging.getLogger(__name__)
 
 EYES_APPROACH = "eyes"
-ENSEMBLE = "ensemble"
-ENSEMBLE_FILE = "ensemble.json"
-BOX_COLUMNS = ["face", "x_min", "y_min", "x_max", "y_max"]
-EXPRESSION_COLUMNS = ["expression", "expression_score", *[f"p_{name}" for name in EXPRESSIONS]]
+NO_FACE = "no face found"
+BOX_COLUMNS = ["x_min", "y_min", "x_max", "y_max"]
+PROBA_COLUMNS = [f"p_{name}" for name in EXPRESSIONS]
+EXPRESSION_COLUMNS = ["expression", "expression_score", *PROBA_COLUMNS]
 EYE_COLUMNS = ["left_eye", "right_eye", "left_eye_openness", "right_eye_openness"]
+MESH_COLUMNS = ["landmarks", "blendshapes"]
+VIDEO_COLUMNS = ["frame", "timestamp_ms"]
+INTEGER_COLUMNS = ["face", *VIDEO_COLUMNS]  # nullable: rows saying why there is no face have none
 
 
 def bundled_models_dir() -> Path:
     return Path(str(resources.files("meshfer") / "assets" / "models"))
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise ModelLoadError(f"cannot read {path} ({err})") from None
+@dataclass
+class Faces:
+    """What one image gave, as numpy arrays, faces in order (0 = most confident): the fastest way to use the
+    predictions in a loop on a small CPU, where building a pandas table per image costs 0.2-0.9 ms.
+    ``to_frame()`` gives the table :meth:`Recognizer.predict` returns."""
 
+    meshes: list[FaceMesh]
+    proba: np.ndarray  # (faces, expressions): EXPRESSIONS' order
+    eyes: np.ndarray | None  # (faces, 2, eye states): the subject's left eye, then right; None without the eye model
 
-def available_approaches(models_dir: str | os.PathLike) -> list[str]:
-    """The expression models in a models folder (sub-folders whose card says task 'expression')."""
-    root = Path(models_dir)
-    cards = sorted(root.glob("*/card.json")) if root.is_dir() else []
-    return [c.parent.name for c in cards if _read_json(c).get("task") == "expression"]
+    def __len__(self) -> int:
+        return len(self.meshes)
 
+    @property
+    def boxes(self) -> np.ndarray:
+        """(faces, 4): x_min, y_min, x_max, y_max in the input's pixels."""
+        return np.array([f.bbox for f in self.meshes]).reshape(len(self), 4)
 
-def ensemble_members(models_dir: str | os.PathLike) -> list[str]:
-    """The members the ensemble was evaluated with (ensemble.json), else every expression model."""
-    spec = Path(models_dir) / ENSEMBLE_FILE
-    return _read_json(spec)["members"] if spec.is_file() else available_approaches(models_dir)
+    @property
+    def expressions(self) -> list[str]:
+        return [EXPRESSIONS[i] for i in self.proba.argmax(axis=1)]
 
+    @property
+    def eye_states(self) -> list[tuple[str, str]] | None:
+        """Per face (left eye, right eye) of the subject."""
+        if self.eyes is None:
+            return None
+        return [(EYE_STATES[left], EYE_STATES[right]) for left, right in self.eyes.argmax(axis=2)]
 
-def validation_accuracy(models_dir: str | os.PathLike, approach: str) -> float:
-    root = Path(models_dir)
-    source = root / ENSEMBLE_FILE if approach == ENSEMBLE else root / approach / "card.json"
-    return _read_json(source).get("metrics", {}).get("validation", {}).get("accuracy", 0.0) if source.is_file() else 0.0
+    @property
+    def openness(self) -> np.ndarray | None:
+        """(faces, 2): left and right eye, 0 closed .. 1 wide."""
+        return None if self.eyes is None else self.eyes @ np.asarray(EYE_OPENNESS)
 
+    def columns(self, return_mesh: bool = False, face_ids: np.ndarray | None = None) -> dict[str, Any]:
+        n = len(self)
+        columns: dict[str, Any] = {"face": np.arange(n) if face_ids is None else face_ids}
+        columns.update(zip(BOX_COLUMNS, self.boxes.T))
+        columns["expression"] = np.array(EXPRESSIONS, dtype=object)[self.proba.argmax(axis=1)]
+        columns["expression_score"] = self.proba.max(axis=1)
+        columns.update(zip(PROBA_COLUMNS, self.proba.T))
+        if self.eyes is not None:
+            states = np.array(EYE_STATES, dtype=object)
+            for k, side in enumerate(("left", "right")):
+                columns[f"{side}_eye"] = states[self.eyes[:, k].argmax(axis=1)]
+            for k, side in enumerate(("left", "right")):
+                columns[f"{side}_eye_openness"] = self.openness[:, k]
+        if return_mesh:
+            columns["landmarks"] = [f.points for f in self.meshes]
+            columns["blendshapes"] = [dict(zip(mesh.BLENDSHAPE_NAMES, f.blendshapes.tolist())) for f in self.meshes]
+        return columns
 
-def best_on_validation(models_dir: str | os.PathLike) -> str:
-    """The expression approach (or the ensemble) with the highest validation accuracy."""
-    candidates = available_approaches(models_dir)
-    if not candidates:
-        raise ModelLoadError(f"no expression model in {models_dir}")
-    if (Path(models_dir) / ENSEMBLE_FILE).is_file():
-        candidates.append(ENSEMBLE)
-    return max(candidates, key=lambda a: validation_accuracy(models_dir, a))
+    def to_frame(self, return_mesh: bool = False) -> pd.DataFrame:
+        columns = ["face", *BOX_COLUMNS, *EXPRESSION_COLUMNS, *(EYE_COLUMNS if self.eyes is not None else [])]
+        return _frame([self.columns(return_mesh)], columns + (MESH_COLUMNS if return_mesh else []))
 
 
 class Recognizer:
@@ -80,12 +115,17 @@ class Recognizer:
 
     Parameters
     ----------
-    approach: an expression model in ``models_dir`` ("pca_svm", "blendshape_svm", "gnn", "mesh_svm", "mesh_hgb",
-        "aligned_cnn") or "ensemble" (soft voting); None picks the best on validation.
-    models_dir: a pipeline's ``models/`` folder; None uses the pretrained models shipped in the package.
+    approach: an expression approach in ``models_dir``: the package ships ``gnn``, ``mesh_hgb``, ``aligned_cnn`` and
+        ``ensemble`` (those fast enough to serve); a pipeline's ``models/serving`` also has ``pca_svm``,
+        ``blendshape_svm`` and ``mesh_svm``. None serves the folder's default (the package's: the best on
+        validation among those it ships).
+    models_dir: a pipeline's ``models/serving`` folder; None uses the models shipped in the package.
     eyes: also rate each eye's closeness (needs the ``eyes`` model).
     num_faces: at most this many faces per image.
-    landmarker_model: another face_landmarker.task (its hash is still checked).
+    landmarker_model: the face_landmarker.task to use instead of the bundled copy; it must be the same file
+        (same SHA-256) unless ``unsafe_landmarker=True``, which accepts another landmarker at your own risk (the
+        models were trained on the bundled one's meshes).
+    threads: onnxruntime threads per model (1 suits one image at a time on a small CPU).
     """
 
     def __init__(
@@ -95,31 +135,28 @@ class Recognizer:
         eyes: bool = True,
         num_faces: int = 4,
         landmarker_model: str | os.PathLike | None = None,
+        unsafe_landmarker: bool = False,
         detect_config: DetectConfig | None = None,
-        running_mode: str = "image",
+        threads: int = 1,
     ):
+        if int(num_faces) < 1:
+            raise ValueError(f"num_faces must be at least 1, not {num_faces}")
         # Kept so that worker processes can build the same recognizer (predict_many with n_jobs).
         self._settings = dict(approach=approach, models_dir=models_dir, eyes=eyes, num_faces=num_faces,
-                              landmarker_model=landmarker_model, detect_config=detect_config)
+                              landmarker_model=landmarker_model, unsafe_landmarker=unsafe_landmarker,
+                              detect_config=detect_config, threads=threads)
         self.models_dir = Path(models_dir) if models_dir else bundled_models_dir()
-        self.approach = approach or best_on_validation(self.models_dir)
-        self.expression_models = self._load_expression_models(self.approach)
-        self.eye_model = load_model(self.models_dir / EYES_APPROACH) if eyes else None
-        config = detect_config or self._detect_config_from_cards(num_faces)
-        self.landmarker = Landmarker(config, landmarker_model, running_mode=running_mode)
-
-    def _load_expression_models(self, approach: str) -> list[TrainedModel]:
         known = available_approaches(self.models_dir)
-        names = ensemble_members(self.models_dir) if approach == ENSEMBLE else [approach]
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise ValueError(f"unknown approach {unknown[0]!r}; {self.models_dir} has {[*known, ENSEMBLE]}")
-        return [load_model(self.models_dir / name) for name in names]
-
-    def _detect_config_from_cards(self, num_faces: int) -> DetectConfig:
-        # Serve with the padding the models were trained with, so served meshes look like training meshes.
-        detect = self.expression_models[0].card.data.get("detect_config", {})
-        return DetectConfig.from_params({**detect, "num_faces": num_faces})
+        if not known:
+            raise ModelLoadError(f"no expression model in {self.models_dir}")
+        self.approach = approach or default_approach(self.models_dir)
+        if self.approach not in known:
+            raise ValueError(f"unknown approach {self.approach!r}; {self.models_dir} has {', '.join(known)}")
+        self.expression: ExpressionModel = load_expression_model(self.models_dir, self.approach, threads)
+        self.eye_model: InferenceModel | None = load_model(self.models_dir / EYES_APPROACH, threads) if eyes else None
+        # Detect as the models' training did, so served meshes are made the way training meshes were.
+        config = detect_config or DetectConfig.from_params({**self.expression.detect_config, "num_faces": num_faces})
+        self.landmarker = Landmarker(config, landmarker_model, unsafe_model=unsafe_landmarker)
 
     def __enter__(self) -> "Recognizer":
         return self
@@ -130,243 +167,213 @@ class Recognizer:
     def close(self) -> None:
         self.landmarker.close()
 
+    @property
+    def columns(self) -> list[str]:
+        """The result columns of :meth:`predict` (without ``return_mesh``)."""
+        return ["face", *BOX_COLUMNS, *EXPRESSION_COLUMNS, *(EYE_COLUMNS if self.eye_model is not None else [])]
+
     # --- one image -------------------------------------------------------------------------------------------
     def predict(self, image: Any, channel_order: str = "RGB", return_mesh: bool = False) -> pd.DataFrame:
-        """One row per face (0 = most confident): box, expression and its probabilities, eye states; empty when
-        no face is found.
+        """One row per face (0 = most confident): box, expression and its probabilities, each eye's state and
+        openness (0 closed .. 1 wide); an empty table when no face is found.
 
-        ``image`` is a path, a numpy array (gray, RGB or BGR with ``channel_order="BGR"``; uint8 or uint16)
-        or a PIL image. Unreadable input raises :class:`meshfer.imageio.ImageReadError`.
+        ``image`` is a path, a numpy array (gray, RGB(A), or BGR(A) with ``channel_order="BGR"``; uint8, uint16 or
+        float) or a PIL image. Unreadable input raises :class:`meshfer.imageio.ImageReadError`.
         """
-        rgb = to_rgb(image, channel_order)
-        return self.describe(self.landmarker.detect(rgb), return_mesh, image=rgb)
+        return self.predict_faces(image, channel_order).to_frame(return_mesh)
 
-    def describe(self, faces: list[FaceMesh], return_mesh: bool = False, image: np.ndarray | None = None
-                 ) -> pd.DataFrame:
-        """The result table for meshes that have already been detected in ``image`` (RGB; needed only by
-        approaches that look at pixels, such as ``aligned_cnn``)."""
-        columns = self.columns(return_mesh)
-        if not faces:
-            return pd.DataFrame(columns=columns)
-        batch = MeshBatch(np.stack([f.points for f in faces]), np.stack([f.blendshapes for f in faces]),
-                          np.stack([f.pose for f in faces]), None if image is None else [image] * len(faces))
-        table = pd.DataFrame([(i, *f.bbox) for i, f in enumerate(faces)], columns=BOX_COLUMNS)
-        proba = self.expression_proba(batch)
-        table["expression"] = np.array(EXPRESSIONS)[proba.argmax(axis=1)]
-        table["expression_score"] = proba.max(axis=1)
-        for j, name in enumerate(EXPRESSIONS):
-            table[f"p_{name}"] = proba[:, j]
-        if self.eye_model is not None:
-            table = table.join(self._eye_table(batch))
-        if return_mesh:
-            table["landmarks"] = [f.points for f in faces]
-            table["blendshapes"] = [dict(zip(mesh.BLENDSHAPE_NAMES, f.blendshapes.tolist())) for f in faces]
-        return table[columns]
+    def predict_faces(self, image: Any, channel_order: str = "RGB") -> Faces:
+        """What :meth:`predict` says, as numpy arrays (no pandas table): see :class:`Faces`."""
+        return self._analyse(to_rgb(image, channel_order))
 
-    def columns(self, return_mesh: bool = False) -> list[str]:
-        extra = EYE_COLUMNS if self.eye_model is not None else []
-        return [*BOX_COLUMNS, *EXPRESSION_COLUMNS, *extra, *(["landmarks", "blendshapes"] if return_mesh else [])]
+    def _analyse(self, rgb: np.ndarray) -> Faces:
+        meshes = self.landmarker.detect(rgb)
+        if not meshes:
+            return Faces([], np.zeros((0, len(EXPRESSIONS))), None if self.eye_model is None else
+                         np.zeros((0, 2, len(EYE_STATES))))
+        batch = MeshBatch(np.stack([f.points for f in meshes]), np.stack([f.blendshapes for f in meshes]),
+                          np.stack([f.pose for f in meshes]), [rgb] * len(meshes))
+        return Faces(meshes, self.expression.predict_proba(batch), self._eyes(batch))
 
-    def expression_proba(self, batch: MeshBatch) -> np.ndarray:
-        """(faces, 7) probabilities; the ensemble averages its members (soft voting)."""
-        probas = [m.predict_proba(compute_features(batch, m.card.feature_params)) for m in self.expression_models]
-        return np.mean(probas, axis=0)
-
-    def _eye_table(self, batch: MeshBatch) -> pd.DataFrame:
-        X = compute_features(batch, self.eye_model.card.feature_params)
-        estimator = self.eye_model.estimator
-        if isinstance(estimator, PerEyeClassifier):
-            per_eye = estimator.predict_proba_per_eye(X)  # (faces, 2, 4): mesh-left contour, mesh-right contour
-        else:
-            both = self.eye_model.predict_proba(X)
-            per_eye = np.stack([both, both], axis=1)
-        steps = np.arange(len(EYE_STATES))
-        table = pd.DataFrame(index=range(len(X)))
-        for k, contour_side in enumerate(("left", "right")):
-            side = mesh.SUBJECT_SIDE[contour_side]
-            table[f"{side}_eye"] = np.array(EYE_STATES)[per_eye[:, k].argmax(axis=1)]
-            # Expected label index: 0 = wide ... 3 = closed, a continuous closeness score.
-            table[f"{side}_eye_openness"] = per_eye[:, k] @ steps
-        return table
+    def _eyes(self, batch: MeshBatch) -> np.ndarray | None:
+        if self.eye_model is None:
+            return None
+        per_contour = self.eye_model.predict_proba(compute_features(batch, self.eye_model.card.feature_params))
+        # The model rates the mesh's left eye contour, then its right; results name the subject's own eyes.
+        contour_of = {subject: contour for contour, subject in mesh.SUBJECT_SIDE.items()}
+        return per_contour[:, [("left", "right").index(contour_of[side]) for side in ("left", "right")]]
 
     # --- many images -----------------------------------------------------------------------------------------
-    def predict_many(self, sources: Iterable[str | os.PathLike], progress: bool = True, n_jobs: int = 1,
-                     chunk_size: int = 64) -> pd.DataFrame:
-        """Every image of the given files and folders; one row per face, plus a row with ``error`` for files
-        that could not be read or had no face (``error="no face found"``), so nothing is lost silently.
-
-        ``n_jobs`` > 1 (or -1 for all cores) spreads chunks of files over worker processes.
-        """
+    def predict_many(self, sources: Iterable[str | os.PathLike], progress: bool | None = None,
+                     return_mesh: bool = False, n_jobs: int = 1) -> pd.DataFrame:
+        """Every image of the given files and folders (recursively): one row per face, and a row with ``error``
+        for each file that could not be read or had no face (``error="no face found"``), so nothing is lost
+        silently. ``progress`` shows a bar on stderr (None: when stderr is a terminal and there are many).
+        ``n_jobs`` > 1 spreads the files over that many worker processes (-1: one per core); the rows come back
+        in the same order."""
         from tqdm.auto import tqdm
 
-        paths = list(expand_paths(sources))
-        columns = ["path", *self.columns(), "error"]
-        bar = tqdm(total=len(paths), desc="predict", unit="img", disable=not progress or len(paths) < 2)
-        if n_jobs == 1 or len(paths) <= chunk_size:
-            frames = []
-            for path in paths:
-                frames.append(self._predict_file(path))
-                bar.update()
-        else:
-            from joblib import Parallel, delayed
+        paths = list(expand_images(sources))
+        jobs = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs)
+        parts: list[dict[str, Any]] = []
+        with tqdm(total=len(paths), desc="images", unit="img", disable=_no_bar(progress, len(paths))) as bar:
+            if jobs == 1 or len(paths) < 2 * WORKER_CHUNK:
+                for path in paths:
+                    parts.append(self._file_columns(path, return_mesh))
+                    bar.update()
+            else:
+                for chunk in _in_workers(self._settings, paths, return_mesh, jobs):
+                    parts += chunk
+                    bar.update(len(chunk))
+        return _frame(parts, ["path", *self.columns, *(MESH_COLUMNS if return_mesh else []), "error"])
 
-            chunks = [paths[i : i + chunk_size] for i in range(0, len(paths), chunk_size)]
-            frames = []
-            for frame, count in Parallel(n_jobs=n_jobs, return_as="generator")(
-                delayed(_predict_chunk)(self._settings, chunk) for chunk in chunks
-            ):
-                frames.append(frame)
-                bar.update(count)
-        bar.close()
-        return _concat(frames, columns)
-
-    def _predict_file(self, path: Path) -> pd.DataFrame:
+    def _file_columns(self, path: Path, return_mesh: bool) -> dict[str, Any]:
         try:
-            table = self.predict(path)
+            faces = self._analyse(to_rgb(path))
         except ImageReadError as err:
-            return pd.DataFrame({"path": [str(path)], "error": [err.reason]})
-        if table.empty:
-            return pd.DataFrame({"path": [str(path)], "error": ["no face found"]})
-        table.insert(0, "path", str(path))
-        table["error"] = ""
-        return table
+            return {"path": [str(path)], "error": [err.reason]}
+        if not faces.meshes:
+            return {"path": [str(path)], "error": [NO_FACE]}
+        columns = faces.columns(return_mesh)
+        return {"path": [str(path)] * len(faces.meshes), **columns, "error": [""] * len(faces.meshes)}
 
     # --- video -----------------------------------------------------------------------------------------------
+    def stream(self, source: str | os.PathLike | int, smoothing: int = 1, max_frames: int | None = None,
+               return_mesh: bool = False) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+        """(table, BGR frame) per frame of a video file or camera, as it comes: one row per face, ``face``
+        numbered consistently across frames, probabilities averaged over each face's last ``smoothing`` frames;
+        an empty table for a frame with no face."""
+        columns = [*VIDEO_COLUMNS, *self.columns, *(MESH_COLUMNS if return_mesh else [])]
+        for part, _, _, bgr in self._video(source, smoothing, max_frames, return_mesh):
+            yield _frame([part], columns), bgr
+
     def predict_video(self, source: str | os.PathLike | int, smoothing: int = 1, max_frames: int | None = None,
-                      return_mesh: bool = False, with_frames: bool = False) -> Iterator[pd.DataFrame]:
-        """Yield one table per frame of a video file or camera index, with ``frame`` and ``timestamp_ms``.
+                      return_mesh: bool = False, progress: bool | None = None, on_frame=None) -> pd.DataFrame:
+        """Every frame of a video: one row per face with ``frame`` and ``timestamp_ms``, and a row with
+        ``error="no face found"`` for a frame without one. ``on_frame(table, bgr)``, if given, sees each frame
+        (e.g. to draw it). See :func:`meshfer.video.video_summary` and :func:`meshfer.video.plot_timeline` for
+        the video's summary and its picture."""
+        from tqdm.auto import tqdm
 
-        ``smoothing`` > 1 averages each face's expression probabilities over that many recent frames.
-        ``with_frames`` puts the BGR frame in ``table.attrs["frame_bgr"]`` (for drawing).
-        Needs a Recognizer made with ``running_mode="video"``.
-        """
-        if self.landmarker.running_mode != "video":
-            raise ValueError('predict_video needs Recognizer(running_mode="video")')
-        history: dict[int, deque] = {}
+        total = frame_count(source) if not isinstance(source, int) else None
+        if max_frames is not None:
+            total = min(total or max_frames, max_frames)
+        frame_columns = [*VIDEO_COLUMNS, *self.columns, *(MESH_COLUMNS if return_mesh else [])]
+        parts = []
+        with tqdm(total=total, desc="frames", unit="frame", disable=_no_bar(progress, total or 0)) as bar:
+            for part, frame_no, timestamp_ms, bgr in self._video(source, smoothing, max_frames, return_mesh):
+                if on_frame is not None:
+                    on_frame(_frame([part], frame_columns), bgr)
+                n = len(part["face"])
+                parts.append({**part, "error": [""] * n} if n else
+                             {"frame": [frame_no], "timestamp_ms": [timestamp_ms], "error": [NO_FACE]})
+                bar.update()
+        return _frame(parts, [*frame_columns, "error"])
+
+    def _video(self, source, smoothing: int, max_frames: int | None, return_mesh: bool):
+        tracks = FaceTracks(smoothing)
         for frame_no, timestamp_ms, bgr in read_frames(source, max_frames):
-            rgb = to_rgb(bgr, "BGR")
-            table = self.describe(self.landmarker.detect(rgb, timestamp_ms=timestamp_ms), return_mesh, image=rgb)
-            if smoothing > 1 and not table.empty:
-                table = _smooth(table, history, smoothing)
-            table.insert(0, "frame", frame_no)
-            table.insert(1, "timestamp_ms", timestamp_ms)
-            if with_frames:
-                table.attrs["frame_bgr"] = bgr
-            yield table
+            faces = self._analyse(to_rgb(bgr, "BGR"))
+            ids, faces.proba = tracks.update(faces.boxes, faces.proba)
+            n = len(faces.meshes)
+            part = {"frame": [frame_no] * n, "timestamp_ms": [timestamp_ms] * n, **faces.columns(return_mesh, ids)}
+            yield part, frame_no, timestamp_ms, bgr
 
 
-# Folder names of other public expression sets (CK+, JAFFE, KDEF, RAF-DB and AffectNet exports, the seed's
-# layout) -> meshfer's labels, for scoring on them; folders of other labels (e.g. contempt) are listed, not scored.
-FOLDER_ALIASES: dict[str, str] = {
-    **{name: name for name in EXPRESSIONS},
-    **{f"face_{name}": name for name in EXPRESSIONS},
-    "anger": "angry", "disgusted": "disgust", "face_disgusted": "disgust", "fearful": "fear", "happiness": "happy",
-    "sadness": "sad", "surprised": "surprise", "face_surprised": "surprise",
-}
+WORKER_CHUNK = 32  # images a worker process takes at a time
+_WORKER: dict[str, Recognizer] = {}
+
+
+def _in_workers(settings: dict, paths: list[Path], return_mesh: bool, jobs: int):
+    """Per chunk of files, in order, the column dicts worker processes made. Workers are spawned, not forked: the
+    parent runs MediaPipe's and onnxruntime's threads, which a fork would copy half-way."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = [paths[i:i + WORKER_CHUNK] for i in range(0, len(paths), WORKER_CHUNK)]
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                             initargs=(settings,)) as pool:
+        yield from pool.map(_worker_chunk, chunks, [return_mesh] * len(chunks))
+
+
+def _start_worker(settings: dict) -> None:
+    _WORKER["recognizer"] = Recognizer(**settings)
+
+
+def _worker_chunk(paths: list[Path], return_mesh: bool) -> list[dict[str, Any]]:
+    return [_WORKER["recognizer"]._file_columns(path, return_mesh) for path in paths]
+
+
+def _no_bar(progress: bool | None, count: int) -> bool | None:
+    """tqdm's ``disable``: shown when asked; by default (None) only for many items and when stderr is a terminal."""
+    if progress is None:
+        return None if count >= 20 else True
+    return not progress
+
+
+def _frame(parts: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    """One DataFrame from per-image column dicts; a column a part lacks is missing there (NaN, <NA> or None)."""
+    lengths = [len(next(iter(part.values()))) if part else 0 for part in parts]
+    data = {}
+    for name in columns:
+        kind = _kind(name)
+        pieces = [_column(part[name], kind) if name in part else _missing(kind, n) for part, n in zip(parts, lengths)]
+        values = np.concatenate(pieces) if pieces else np.zeros(0, kind)
+        if name in INTEGER_COLUMNS:
+            values = pd.array(values, dtype="Int64")  # float with NaN -> nullable integers
+        data[name] = values
+    return pd.DataFrame(data, columns=columns, copy=False)
+
+
+def _kind(name: str) -> type:
+    if name in INTEGER_COLUMNS or name in BOX_COLUMNS or name.startswith("p_") or name.endswith(("_score",
+                                                                                                   "_openness")):
+        return float
+    return object
+
+
+def _column(values, kind: type) -> np.ndarray:
+    if kind is float:
+        return np.asarray(values, dtype=float)
+    column = np.empty(len(values), dtype=object)  # element by element: a list of arrays must not become 2-D
+    for i, value in enumerate(values):
+        column[i] = value
+    return column
+
+
+def _missing(kind: type, n: int) -> np.ndarray:
+    return np.full(n, np.nan) if kind is float else np.full(n, None, dtype=object)
+
+
+def expand_images(sources: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files as given; folders expanded to their images (recursively, sorted; files without a suffix are taken
+    when their header is an image's). Each file once."""
+    paths = []
+    for source in sources:
+        path = Path(source)
+        paths += folder_contents(path).images if path.is_dir() else [path]
+    return unique(paths)
 
 
 def evaluate_folder(recognizer: Recognizer, root: str | os.PathLike, aliases: dict[str, str] | None = None,
-                    n_jobs: int = 1, progress: bool = True) -> dict:
+                    progress: bool | None = None) -> dict:
     """Score a recogniser on any labelled image set laid out as ``root/<label>/*`` (a cross-dataset check).
 
     The most confident face of each image counts; an image with no face counts as wrong, as in the pipeline.
     """
-    from meshfer.datasets import PrepareReport, scan_label_folders
-    from meshfer.evaluate import per_class_report, split_metrics
-
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root}: no such folder")
-    report = PrepareReport(layout="label_folders")
-    labelled = scan_label_folders(root, aliases or FOLDER_ALIASES, report)
-    if not labelled:
+    aliases = aliases or EXPRESSION_FOLDER_ALIASES
+    found = labelled_images(root, aliases)
+    if not found.pairs:
         raise ValueError(f"{root}: no images in folders named after labels; known folder names: "
-                         f"{sorted(aliases or FOLDER_ALIASES)} (unknown here: {report.unknown_folders})")
-    table = recognizer.predict_many([path for path, _ in labelled], progress=progress, n_jobs=n_jobs)
-    first = table[table["error"].fillna("") == ""].drop_duplicates("path").set_index("path")["expression"]
-    y_true = np.array([EXPRESSIONS.index(label) for _, label in labelled])
-    y_pred = np.array([EXPRESSIONS.index(first[str(p)]) if str(p) in first.index else -1 for p, _ in labelled])
-    errors = table.loc[table["error"].fillna("") != "", "error"].value_counts().to_dict()
+                         f"{sorted(aliases)} (unknown here: {found.unknown_folders})")
+    table = recognizer.predict_many([path for path, _ in found.pairs], progress=progress)
+    first = table[table["error"] == ""].drop_duplicates("path").set_index("path")["expression"]
+    y_true = np.array([EXPRESSIONS.index(label) for _, label in found.pairs])
+    y_pred = np.array([EXPRESSIONS.index(first[str(p)]) if str(p) in first.index else -1 for p, _ in found.pairs])
+    errors = table.loc[table["error"] != "", "error"].value_counts().to_dict()
     return {"root": str(root), "approach": recognizer.approach, **split_metrics(y_true, y_pred, EXPRESSIONS),
             "per_class": per_class_report(y_true, y_pred, EXPRESSIONS), "errors": errors,
-            "unknown_folders": report.unknown_folders, "empty_folders": report.empty_folders}
-
-
-_WORKER_RECOGNIZERS: dict[str, Recognizer] = {}
-
-
-def _predict_chunk(settings: dict, paths: list[Path]) -> tuple[pd.DataFrame, int]:
-    # One recognizer per worker process and settings, kept for the chunks that follow: loading the models
-    # and the landmarker costs seconds, a chunk of images about as much.
-    key = repr(sorted(settings.items()))
-    if key not in _WORKER_RECOGNIZERS:
-        import threading
-
-        _WORKER_RECOGNIZERS[key] = recognizer = Recognizer(**settings)
-        # MediaPipe closes through a thread pool, which plain atexit handlers find already shut down; hooks
-        # registered with threading run before that, newest first.
-        getattr(threading, "_register_atexit", __import__("atexit").register)(recognizer.close)
-    return _WORKER_RECOGNIZERS[key].predict_many(paths, progress=False), len(paths)
-
-
-def _smooth(table: pd.DataFrame, history: dict[int, deque], window: int) -> pd.DataFrame:
-    columns = [f"p_{name}" for name in EXPRESSIONS]
-    for i in table.index:
-        past = history.setdefault(int(table.at[i, "face"]), deque(maxlen=window))
-        past.append(table.loc[i, columns].to_numpy(float))
-        table.loc[i, columns] = np.mean(past, axis=0)
-    proba = table[columns].to_numpy(float)
-    table["expression"] = np.array(EXPRESSIONS)[proba.argmax(axis=1)]
-    table["expression_score"] = proba.max(axis=1)
-    return table
-
-
-def read_frames(source: str | os.PathLike | int, max_frames: int | None = None):
-    """(frame number, timestamp in ms, BGR frame) from a video file or a camera index."""
-    import cv2
-
-    if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
-        raise ImageReadError(source, "no such video file")
-    capture = cv2.VideoCapture(source if isinstance(source, int) else str(source))
-    if not capture.isOpened():
-        raise ImageReadError(source, "cannot open the video or camera")
-    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    try:
-        frame_no, last_ts = 0, -1
-        while max_frames is None or frame_no < max_frames:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            # MediaPipe's video mode needs strictly increasing timestamps.
-            timestamp = max(int(round(frame_no * 1000.0 / fps)), last_ts + 1)
-            yield frame_no, timestamp, frame
-            frame_no, last_ts = frame_no + 1, timestamp
-    finally:
-        capture.release()
-
-
-def expand_paths(sources: Iterable[str | os.PathLike]) -> Iterator[Path]:
-    """Files as given; folders expanded to their images (recursively, sorted, symlink loops not followed)."""
-    for source in sources:
-        path = Path(source)
-        if path.is_dir():
-            yield from sorted(p for p in _walk(path) if p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            yield path
-
-
-def _walk(folder: Path) -> Iterator[Path]:
-    for root, _dirs, files in os.walk(folder, followlinks=False):
-        for name in files:
-            yield Path(root) / name
-
-
-def is_video(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
-
-
-def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
-    frames = [f for f in frames if not f.empty]
-    if not frames:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(frames, ignore_index=True).reindex(columns=columns)
+            "unknown_folders": found.unknown_folders, "empty_folders": found.empty_folders}

@@ -1,25 +1,55 @@
-"""Stage `ensemble`: soft voting over the members' saved probabilities -> metrics/ensemble.json, confusion."""
+"""Stage `ensemble`: choose members and combiner on validation from the candidates' saved probabilities ->
+models/serving/ensemble/ (card, + model.onnx for a learned combiner), metrics/ensemble.json, report, confusion."""
+import shutil
 from pathlib import Path
 
 import pandas as pd
 
-from meshfer.config import load_params, setup_logging, write_json
-from meshfer.ensemble import select_members, soft_vote
+from meshfer.card import ONNX_FILE, EnsembleCard, sha256_of
+from meshfer.config import load_params, serving_dir, setup_logging, write_json
+from meshfer.ensemble import Stacked, choose, compare_on_validation, decide, export_stacker, final_proba
+from meshfer.evaluate import confusion, confusion_rows
+from meshfer.labels import EXPRESSIONS
+from meshfer.onnx_export import save_onnx
+from meshfer.pipeline import DEDUPLICATED, headline
+from meshfer.scores import per_class_report, split_metrics
 
 
 def main() -> None:
     setup_logging()
     params = load_params()["ensemble"]
     tables = {m: pd.read_parquet(Path("data") / "predictions" / f"{m}.parquet") for m in params["candidates"]}
-    if params["select"] == "validation":
-        members, subsets = select_members(tables)
-    else:
-        members, subsets = list(tables), {}
-    metrics, report, test_rows = soft_vote([tables[m] for m in members])
+    stacked = Stacked.from_tables(tables)
+    comparison = compare_on_validation(stacked, params)
+    members, combiner = choose(comparison)
+    proba, stacker = final_proba(stacked, members, combiner, params)
+    y_pred = decide(proba)
+    copies = tables[members[0]]["copy_of_training_image"].to_numpy(bool)
+    metrics, report = {}, {}
+    for split, mask in (("validation", stacked.split == "validation"), ("test", stacked.split == "test"),
+                        (DEDUPLICATED, (stacked.split == "test") & ~copies)):
+        full = split_metrics(stacked.y[mask], y_pred[mask], EXPRESSIONS)
+        metrics[split] = headline(full)
+        report[split] = {**full, "per_class": per_class_report(stacked.y[mask], y_pred[mask], EXPRESSIONS),
+                         "confusion": confusion(stacked.y[mask], y_pred[mask], EXPRESSIONS).to_dict(orient="index")}
+    out = serving_dir("ensemble")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    card = EnsembleCard(approach="ensemble", task="expression", labels=list(EXPRESSIONS), members=members,
+                        params=params, metrics={"validation": metrics["validation"]},
+                        selection={"chosen_by": "validation accuracy (stacking cross-fitted)",
+                                   "compared": comparison.to_dict(orient="records")})
+    if stacker is not None:
+        save_onnx(export_stacker(stacker, len(members)), out / ONNX_FILE)
+        card.combiner, card.file_sha256 = ONNX_FILE, sha256_of(out / ONNX_FILE)
+    card.write(out)
     write_json(Path("metrics") / "ensemble.json", metrics)
     write_json(Path("metrics") / "reports" / "ensemble.json",
-               {"members": members, **report, "validation_accuracy_of_subsets": subsets})
-    test_rows.to_csv(Path("metrics") / "confusion" / "ensemble.csv", index=False)
+               {"members": members, "combiner": "mean" if stacker is None else "stacking", **report,
+                "validation_accuracy_compared": comparison.to_dict(orient="records")})
+    test = stacked.split == "test"
+    confusion_rows(stacked.y[test], y_pred[test], EXPRESSIONS).to_csv(Path("metrics") / "confusion" / "ensemble.csv",
+                                                                      index=False)
 
 
 if __name__ == "__main__":

@@ -1,25 +1,27 @@
-"""Stage `evaluate@<approach>`: score validation and test -> metrics/<approach>.json, reports, confusion."""
+"""Stage `evaluate@<approach>`: score the exported file, through the serving runtime, on validation and test ->
+metrics/<approach>.json (headline), metrics/reports/<approach>.json (detail), confusion, per-image predictions."""
 from pathlib import Path
 
 import pandas as pd
 
-from meshfer.config import features_path, load_arrays, stage_args, write_json
+from meshfer.card import CARD_FILE, ModelCard
+from meshfer.config import load_features, serving_dir, stage_args, write_json
 from meshfer.evaluate import save_confusion_png
-from meshfer.models import load_model
 from meshfer.pipeline import evaluate
+from meshfer.runtime import load_model
 
 
 def main() -> None:
     approach = stage_args(__doc__, "approach", "a key of `approaches` in params.yaml")
-    model = load_model(Path("models") / approach)
-    features = load_arrays(features_path(approach))
-    metrics, report, test_rows, predictions = evaluate(model, features)
+    model = load_model(serving_dir(approach))
+    metrics, report, test_rows, predictions = evaluate(model, load_features(approach))
+    card = ModelCard.read(serving_dir(approach) / CARD_FILE)
     metrics_dir = Path("metrics")
     write_json(metrics_dir / f"{approach}.json", metrics)
-    write_json(metrics_dir / "reports" / f"{approach}.json", report)
+    write_json(metrics_dir / "reports" / f"{approach}.json", {**report, "export_parity": card.export.get("parity")})
     (metrics_dir / "confusion").mkdir(parents=True, exist_ok=True)
     test_rows.to_csv(metrics_dir / "confusion" / f"{approach}.csv", index=False)
-    last = list(report)[-1]  # test, or validation where a dataset has no test split
+    last = [split for split in ("validation", "test") if split in report][-1]
     matrix = pd.DataFrame.from_dict(report[last]["confusion"], orient="index")
     save_confusion_png(matrix, metrics_dir / "confusion" / f"{approach}.png", f"{approach} — {last}")
     out = Path("data") / "predictions" / f"{approach}.parquet"

@@ -8,18 +8,18 @@ from meshfer.config import load_params
 from tests.conftest import ROOT
 
 
-def _manifest(fer_sample):
+def _manifest(mini_fer_sample):
     rows = []
-    for i, path in enumerate(fer_sample):
+    for i, path in enumerate(mini_fer_sample):
         split = "train" if path.parts[-3] == "train" else "test"
         rows.append({"path": str(path), "label": path.parts[-2], "split": split, "source": path.stem,
                      "width": 48, "height": 48, "augmented": False})
     return pd.DataFrame(rows)
 
 
-def test_balances_train_only_and_is_deterministic(tmp_path, fer_sample):
+def test_balances_train_only_and_is_deterministic(tmp_path, mini_fer_sample):
     params = {**load_params(ROOT / "params.yaml")["datasets"]["fer"]["augment"], "target_per_class": 5}
-    manifest = _manifest(fer_sample)
+    manifest = _manifest(mini_fer_sample)
     first = augment_manifest(manifest, tmp_path / "a", params)
     second = augment_manifest(manifest, tmp_path / "b", params)
     added = first[first["augmented"]]
@@ -31,7 +31,7 @@ def test_balances_train_only_and_is_deterministic(tmp_path, fer_sample):
     assert digest(added) == digest(second[second["augmented"]])
 
 
-def test_zero_target_adds_nothing(tmp_path, fer_sample):
+def test_zero_target_adds_nothing(tmp_path, mini_fer_sample):
     params = {**load_params(ROOT / "params.yaml")["datasets"]["fer"]["augment"], "target_per_class": 0}
-    out = augment_manifest(_manifest(fer_sample), tmp_path, params)
-    assert not out["augmented"].any() and len(out) == len(fer_sample)
+    out = augment_manifest(_manifest(mini_fer_sample), tmp_path, params)
+    assert not out["augmented"].any() and len(out) == len(mini_fer_sample)

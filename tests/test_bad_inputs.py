@@ -2,8 +2,6 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,7 +9,7 @@ from PIL import Image
 
 from meshfer.config import load_params
 from meshfer.datasets import read_dataset
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +17,9 @@ def fer_params():
     return load_params(ROOT / "params.yaml")["datasets"]["fer"]
 
 
-def test_label_entry_that_is_a_file_and_symlink_loop(tmp_path, fer_sample, fer_params):
+def test_label_entry_that_is_a_file_and_symlink_loop(tmp_path, mini_fer_sample, fer_params):
     root = tmp_path / "données fer"
-    for src in fer_sample:
+    for src in mini_fer_sample:
         target = root / src.parts[-3] / src.parts[-2] / f"é {src.name}"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(src, target)
@@ -30,7 +28,7 @@ def test_label_entry_that_is_a_file_and_symlink_loop(tmp_path, fer_sample, fer_p
     os.symlink(root / "train", root / "train" / "happy" / "loop")  # a symlink loop inside a label folder
     manifest, report = read_dataset(root, fer_params, tmp_path / "out")
     assert report.to_dict()["label_entries_not_folders"] == ["test/fear"]
-    assert len(manifest) == len(fer_sample) - 3
+    assert len(manifest) == len(mini_fer_sample) - 3
     assert manifest["path"].str.contains("é ").all()
 
 
@@ -41,12 +39,6 @@ def test_huge_gray_image_gives_empty_result_not_a_crash(tmp_path):
     Image.fromarray(np.zeros((10000, 10000), np.uint8)).save(path)
     with Landmarker() as landmarker:
         assert landmarker.detect(path) == []
-
-
-def run_cli(*args):
-    proc = subprocess.run([sys.executable, "-m", "meshfer.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 @pytest.mark.parametrize("make", ["truncated_png", "zero_bytes", "cmyk", "palette", "sixteen_bit", "one_pixel"])
@@ -67,7 +59,7 @@ def test_cli_on_odd_images(tmp_path, face_image, make):
         Image.fromarray(np.asarray(gray).astype(np.uint16) * 257).save(path)
     else:
         Image.new("L", (1, 1)).save(path)
-    code, out, err = run_cli("predict", path, face_image, "--no-eyes")
+    code, out, err = run_cli("predict", path, face_image, "--no-eyes", "--json")
     records = json.loads(out)
     assert "Traceback" not in err
     assert any(r["path"] == str(face_image) and r["expression"] for r in records)  # the good image survives
@@ -85,3 +77,4 @@ def test_cli_wrong_landmarker_file(tmp_path, face_image):
     bad.write_bytes(b"not a model")
     code, _, err = run_cli("predict", face_image, "--landmarker", bad)
     assert code == 2 and "SHA-256" in err and str(bad) in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -1,69 +1,167 @@
+"""`meshfer` as a user meets it: readable output, fast one-line failures, videos, annotations."""
+import csv
+import io
 import json
-import subprocess
-import sys
+import shutil
+import time
 from importlib import resources
 
 import jsonschema
+import numpy as np
 import pytest
+from PIL import Image
 
 from meshfer.cli import main
+from tests.conftest import run_cli, write_video
 
 SCHEMA = json.loads((resources.files("meshfer") / "schemas" / "predictions.schema.json").read_text())
 
 
-def run_cli(*args):
-    proc = subprocess.run([sys.executable, "-m", "meshfer.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
-    return proc.returncode, proc.stdout, proc.stderr
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, two_faces):
+    """A 12-frame video of two people moving, with two empty frames in the middle."""
+    frames = [np.roll(two_faces, 4 * i, axis=1) for i in range(12)]
+    frames[5] = frames[6] = np.zeros_like(two_faces)
+    return write_video(tmp_path_factory.mktemp("clip") / "clip.avi", frames)
 
 
-def test_predict_json_validates_against_schema(fer_sample, tmp_path, blank_png):
-    code, out, err = run_cli("predict", *fer_sample[:3], blank_png, "--json")
+def test_terminal_gets_a_short_table(face_images):
+    code, out, err = run_cli("predict", *face_images)
+    assert code == 0, err
+    header = out.splitlines()[0].split()
+    assert header == ["path", "face", "expression", "score", "left_eye", "right_eye", "error"]
+    assert len(out.splitlines()) == 1 + len(face_images) and err == ""  # no library log lines
+
+
+def test_json_validates_keeps_integers_and_does_not_escape_slashes(face_images, blank_png):
+    code, out, err = run_cli("predict", *face_images[:2], blank_png, "--json")
     assert code == 0, err
     records = json.loads(out)
     jsonschema.validate(records, SCHEMA)
-    assert len(records) == 4 and records[-1]["error"] == "no face found"
+    assert "\\/" not in out and records[0]["face"] == 0 and isinstance(records[0]["face"], int)
+    assert records[-1]["error"] == "no face found" and records[-1]["face"] is None
+    assert list(records[0]) == ["path", "face", "x_min", "y_min", "x_max", "y_max", "expression",
+                                "expression_score", *[k for k in records[0] if k.startswith("p_")], "left_eye",
+                                "right_eye", "left_eye_openness", "right_eye_openness", "error"]
+    assert all(float(f"{v:.6g}") == v for v in records[0].values() if isinstance(v, float))  # 6 significant digits
 
 
-def test_csv_to_file_and_annotate(face_image, tmp_path):
-    out, annotated = tmp_path / "out.csv", tmp_path / "annotated"
-    code, _, err = run_cli("predict", face_image, "--csv", "-o", out, "--annotate", annotated,
-                           "--approach", "blendshape_svm")
+def test_output_format_follows_the_extension(face_image, tmp_path):
+    for name, check in (("out.csv", lambda text: next(csv.reader(io.StringIO(text)))[:2] == ["path", "face"]),
+                        ("out.json", lambda text: json.loads(text)[0]["face"] == 0)):
+        code, out, err = run_cli("predict", face_image, "-o", tmp_path / name)
+        assert code == 0 and out == "" and check((tmp_path / name).read_text()), err
+    row = next(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
+    assert row["face"] == "0" and float(f"{float(row['p_happy']):.6g}") == float(row["p_happy"])  # 6 digits, as JSON
+    code, _, err = run_cli("predict", face_image, "-o", tmp_path / "out.xlsx")
+    assert code == 2 and "cannot tell the format" in err
+
+
+def test_a_video_alone_gives_rows_for_every_frame_a_summary_and_a_timeline(clip, tmp_path):
+    plot, summary = tmp_path / "timeline.png", tmp_path / "summary.json"
+    code, out, err = run_cli("predict", clip, "--json", "--smoothing", "3", "--plot", plot, "--summary", summary)
     assert code == 0, err
-    header = out.read_text().splitlines()[0].split(",")
-    assert header[:2] == ["path", "face"] and "expression" in header
-    assert (annotated / f"{face_image.stem}.png").stat().st_size > 0
+    records = json.loads(out)
+    jsonschema.validate(records, SCHEMA)
+    assert list(records[0])[:4] == ["path", "frame", "timestamp_ms", "face"] and list(records[0])[-1] == "error"
+    frames = {r["frame"] for r in records}
+    assert frames == set(range(12))
+    assert [r["error"] for r in records if r["frame"] in (5, 6)] == ["no face found"] * 2
+    assert Image.open(plot).size[0] > 500
+    facts = json.loads(summary.read_text())[str(clip)]
+    assert facts["frames"] == 12 and facts["face_found_share"] == round(10 / 12, 4)
+    assert sum(facts["expression_share"].values()) == pytest.approx(1, abs=1e-3)
 
 
-def test_bad_inputs_one_line_each_and_others_kept(face_image, tmp_path):
+def test_video_summary_in_the_terminal_table(clip):
+    code, out, err = run_cli("predict", clip)
+    assert code == 0, err
+    assert f"{clip}: 12 frames, face found in 83%" in out
+
+
+def test_annotate_keeps_relative_paths_draws_videos_and_keeps_labels_inside(tmp_path, face_image, clip):
+    for folder in ("a", "b"):
+        (tmp_path / "in" / folder).mkdir(parents=True)
+        shutil.copy(face_image, tmp_path / "in" / folder / "x.png")
+    shutil.copy(clip, tmp_path / "in" / "a" / "clip.avi")
+    out = tmp_path / "annotated"
+    code, _, err = run_cli("predict", tmp_path / "in" / "a", tmp_path / "in" / "b", "--annotate", out, "--json")
+    assert code == 0, err
+    assert (out / "a" / "x.png").is_file() and (out / "b" / "x.png").is_file()
+    assert (out / "a" / "clip.mp4").stat().st_size > 1000
+
+
+def test_label_is_drawn_inside_the_image(photo):
+    import pandas as pd
+
+    from meshfer.cli import draw
+
+    bgr = np.zeros((200, 200, 3), np.uint8)
+    row = pd.DataFrame([{"x_min": 190.0, "y_min": 5.0, "expression": "surprise", "expression_score": 0.99,
+                         "left_eye": "narrowed", "right_eye": "narrowed"}])
+    canvas = draw(bgr, row)
+    red = np.argwhere(canvas[..., 2] > 0)
+    assert red[:, 1].max() < canvas.shape[1] and red[:, 1].min() < 150  # moved left to fit, not cut off
+
+
+def test_bad_inputs_one_line_each_and_the_rest_kept(face_image, tmp_path):
     (tmp_path / "fake.jpg").write_text("not an image")
-    code, out, err = run_cli("predict", face_image, tmp_path / "fake.jpg", tmp_path / "absent.png")
+    code, out, err = run_cli("predict", face_image, tmp_path / "fake.jpg", tmp_path / "absent.png", "--json")
     assert code == 1
     assert len(json.loads(out)) == 2  # the good image and the fake one's error row
-    lines = err.strip().splitlines()
-    assert any("absent.png: no such file" in line for line in lines)
-    assert any("fake.jpg: not an image" in line for line in lines)
-    assert "Traceback" not in err
+    assert sorted(err.strip().splitlines()) == sorted([f"meshfer: {tmp_path / 'absent.png'}: no such file or folder",
+                                                       f"meshfer: {tmp_path / 'fake.jpg'}: not an image file "
+                                                       "(unrecognised format)"])
 
 
-def test_empty_folder(tmp_path):
+def test_empty_folder_is_a_failure_and_says_so(tmp_path):
     (tmp_path / "empty").mkdir()
     code, out, err = run_cli("predict", tmp_path / "empty")
-    assert code == 0 and json.loads(out) == [] and "no images" in err
+    assert code == 1 and "no images or videos" in err and out == ""
+
+
+def test_folder_reports_skipped_files_and_reads_images_without_a_suffix(tmp_path, face_image):
+    (tmp_path / "f").mkdir()
+    shutil.copy(face_image, tmp_path / "f" / "portrait")
+    (tmp_path / "f" / "notes.txt").write_text("x")
+    code, out, err = run_cli("predict", tmp_path / "f", "--json")
+    assert code == 0 and json.loads(out)[0]["path"].endswith("portrait")
+    assert "skipped 1 file(s) that are neither images nor videos (notes.txt)" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["evaluate", "/nonexistent"], "no such folder"),
+    (["evaluate", ".", "--alias", "x"], "expected FOLDER=LABEL"),
+    (["evaluate", ".", "--alias", "x=joy"], "unknown label 'joy'"),
+    (["predict", "x.jpg", "--num-faces", "0"], "must be 1 or more"),
+    (["predict", "x.jpg", "-o", "/nonexistent_dir/o.json"], "does not exist"),
+    (["predict", "x.jpg", "--approach", "cnn"], "unknown; available"),
+    (["predict", "x.jpg", "--models-dir", "/nonexistent"], "no such folder"),
+    (["predict", "x.jpg", "--unsafe-landmarker"], "needs --landmarker"),
+])
+def test_bad_arguments_fail_fast_in_one_line(args, message):
+    start = time.perf_counter()
+    code, out, err = run_cli(*args)
+    assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) <= 3
+    assert time.perf_counter() - start < 5  # nothing is loaded first (typically 0.2 s; generous on a busy CI)
 
 
 def test_corrupt_model_dir_is_one_line(tmp_path, face_image):
     (tmp_path / "pca_svm").mkdir()
-    (tmp_path / "pca_svm" / "card.json").write_text("{not json")
+    (tmp_path / "pca_svm" / "card.json").write_text('{"task": "expression", "approach": "pca_svm"}')
     code, _, err = run_cli("predict", face_image, "--models-dir", tmp_path, "--approach", "pca_svm")
     assert code == 2 and err.startswith("meshfer: error:") and "Traceback" not in err
 
 
-def test_video_with_zero_frames(tmp_path):
-    (tmp_path / "empty.mp4").write_bytes(b"")
-    code, out, err = run_cli("predict", tmp_path / "empty.mp4", "--no-eyes")
-    assert code == 1 and "Traceback" not in err
-    assert json.loads(out)[0]["error"]
+def test_wrong_landmarker_file_and_the_unsafe_override(tmp_path, face_image):
+    from meshfer.landmarker import bundled_model_path
+
+    bad = tmp_path / "face_landmarker.task"
+    bad.write_bytes(bundled_model_path().read_bytes() + b"\0")
+    code, _, err = run_cli("predict", face_image, "--landmarker", bad)
+    assert code == 2 and "SHA-256" in err and "--unsafe-landmarker" in run_cli("predict", "--help")[1]
+    code, out, err = run_cli("predict", face_image, "--landmarker", bad, "--unsafe-landmarker", "--json")
+    assert code == 0 and json.loads(out)[0]["expression"], err
 
 
 def test_webcam_without_display(monkeypatch, capsys):
@@ -73,39 +171,34 @@ def test_webcam_without_display(monkeypatch, capsys):
     assert "no display" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [[], ["predict"], ["webcam"]])
+@pytest.mark.parametrize("command", [[], ["predict"], ["evaluate"], ["webcam"]])
 def test_help(command):
     code, out, _ = run_cli(*command, "--help")
     assert code == 0 and "usage: meshfer" in out
 
 
-def test_evaluate_scores_a_labelled_folder_against_the_recognizer(fer_sample, tmp_path, blank_png):
+def test_evaluate_scores_a_labelled_folder_against_the_recognizer(face_images, tmp_path, blank_png):
     """A cross-dataset check on a hand-made set: other folder names, a face-less image, an unknown label."""
-    import shutil
-
-    import pandas as pd
-
     from meshfer.recognizer import Recognizer
 
-    names = {"happy": "happiness", "surprise": "surprised"}  # as other datasets name them
-    picked = [p for p in fer_sample if p.parent.name in names][:4]
-    for path in picked:
-        (tmp_path / "set" / names[path.parent.name]).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, tmp_path / "set" / names[path.parent.name] / path.name)
+    picked = {"happiness": face_images[0], "surprised": face_images[2]}  # named as other datasets name them
+    for folder, path in picked.items():
+        (tmp_path / "set" / folder).mkdir(parents=True)
+        shutil.copy(path, tmp_path / "set" / folder / path.name)
     shutil.copy(blank_png, tmp_path / "set" / "happiness" / "blank.png")
     (tmp_path / "set" / "contempt").mkdir()
-    shutil.copy(picked[0], tmp_path / "set" / "contempt" / "x.jpg")
-    code, out, err = run_cli("evaluate", tmp_path / "set", "--approach", "pca_svm", "--no-eyes", "-o",
+    shutil.copy(face_images[1], tmp_path / "set" / "contempt" / "x.jpg")
+    code, out, err = run_cli("evaluate", tmp_path / "set", "--approach", "mesh_hgb", "--no-eyes", "-o",
                              tmp_path / "scores.json")
     assert code == 0, err
     scores = json.loads((tmp_path / "scores.json").read_text())
-    assert scores["images"] == len(picked) + 1 and scores["unknown_folders"] == ["contempt"]
-    assert scores["errors"] == {"no face found": 1} and scores["no_face_rate"] == round(1 / (len(picked) + 1), 4)
-    with Recognizer("pca_svm", eyes=False) as rec:  # the same images, one by one through the API
-        predicted = [rec.predict(p)["expression"].iloc[0] for p in picked]
-    correct = sum(pred == p.parent.name for pred, p in zip(predicted, picked))
-    assert scores["accuracy"] == round(correct / (len(picked) + 1), 4)
-    assert pd.Series(scores["per_class"]["happy"]).get("support") == 1 + sum(p.parent.name == "happy" for p in picked)
+    assert scores["images"] == 3 and scores["unknown_folders"] == ["contempt"]
+    assert scores["errors"] == {"no face found": 1} and scores["no_face_rate"] == round(1 / 3, 4)
+    with Recognizer("mesh_hgb", eyes=False) as rec:  # the same images, one by one through the API
+        correct = sum(rec.predict(p)["expression"].iloc[0] == label for label, p in
+                      (("happy", picked["happiness"]), ("surprise", picked["surprised"])))
+    assert scores["accuracy"] == round(correct / 3, 4)
+    assert scores["per_class"]["happy"]["support"] == 2
 
 
 def test_evaluate_refuses_a_folder_without_label_folders(tmp_path):

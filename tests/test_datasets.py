@@ -15,19 +15,19 @@ def fer_params():
     return load_params(ROOT / "params.yaml")["datasets"]["fer"]
 
 
-def _copy_tree(fer_sample, dest, flat=False):
-    for src in fer_sample:
+def _copy_tree(mini_fer_sample, dest, flat=False):
+    for src in mini_fer_sample:
         part, label = src.parts[-3], src.parts[-2]
         target = dest / (f"face_{label}" if flat else f"{part}/{label}") / src.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(src, target)
 
 
-def test_kaggle_layout_uses_file_name_usage(tmp_path, fer_sample, fer_params):
-    _copy_tree(fer_sample, tmp_path / "fer")
+def test_kaggle_layout_uses_file_name_usage(tmp_path, mini_fer_sample, fer_params):
+    _copy_tree(mini_fer_sample, tmp_path / "fer")
     manifest, report = read_dataset(tmp_path / "fer", fer_params, tmp_path / "out")
     assert report.layout == "train_test_folders"
-    assert len(manifest) == len(fer_sample)
+    assert len(manifest) == len(mini_fer_sample)
     for row in manifest.itertuples():
         name = row.path.rsplit("/", 1)[-1]
         expected = {"Training": "train", "PublicTest": "validation", "PrivateTest": "test"}[name.split("_")[0]]
@@ -36,9 +36,9 @@ def test_kaggle_layout_uses_file_name_usage(tmp_path, fer_sample, fer_params):
     assert (manifest[["width", "height"]] == 48).all().all()
 
 
-def test_bad_folders_and_files_are_reported_not_fatal(tmp_path, fer_sample, fer_params):
+def test_bad_folders_and_files_are_reported_not_fatal(tmp_path, mini_fer_sample, fer_params):
     root = tmp_path / "fer"
-    _copy_tree(fer_sample, root)
+    _copy_tree(mini_fer_sample, root)
     (root / "train" / "contempt").mkdir()  # unknown label
     (root / "train" / "contempt" / "a.jpg").write_bytes(b"x")
     shutil.rmtree(root / "test" / "sad")
@@ -53,11 +53,11 @@ def test_bad_folders_and_files_are_reported_not_fatal(tmp_path, fer_sample, fer_
     assert summary["empty_folders"] == ["test/sad"]
     assert set(summary["unreadable"]) == {str(root / "train/happy/notes.jpg"), str(root / "train/angry/cut.jpg")}
     assert summary["ignored_files"] == 1
-    assert len(manifest) == len(fer_sample) - 3  # the 3 test/sad files removed; the bad ones listed, not kept
+    assert len(manifest) == len(mini_fer_sample) - 3  # the 3 test/sad files removed; the bad ones listed, not kept
 
 
-def test_flat_seed_layout_gets_stratified_split(tmp_path, fer_sample, fer_params):
-    _copy_tree(fer_sample, tmp_path / "seed", flat=True)
+def test_flat_seed_layout_gets_stratified_split(tmp_path, mini_fer_sample, fer_params):
+    _copy_tree(mini_fer_sample, tmp_path / "seed", flat=True)
     manifest, report = read_dataset(tmp_path / "seed", fer_params, tmp_path / "out")
     assert report.layout == "label_folders"
     assert set(manifest["split"]) <= {"train", "validation", "test"}
@@ -96,7 +96,7 @@ def test_group_split_keeps_sources_together():
     assert split.value_counts().to_dict() == {"train": 48, "validation": 16, "test": 16}
 
 
-def test_subset_is_fixed_per_label(tmp_path, fer_sample, fer_params):
-    _copy_tree(fer_sample, tmp_path / "fer")
+def test_subset_is_fixed_per_label(tmp_path, mini_fer_sample, fer_params):
+    _copy_tree(mini_fer_sample, tmp_path / "fer")
     manifest, _ = read_dataset(tmp_path / "fer", {**fer_params, "max_per_label": 1}, tmp_path / "out")
     assert manifest.groupby(["split", "label"]).size().max() == 1

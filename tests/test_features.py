@@ -6,8 +6,8 @@ from meshfer.features import MeshBatch, compute_features, eye_measures, get_kind
 
 
 @pytest.fixture(scope="module")
-def real_meshes(landmarker, fer_sample):
-    faces = [landmarker.detect(p) for p in fer_sample[:12]]
+def real_meshes(landmarker, mini_fer_sample):
+    faces = [landmarker.detect(p) for p in mini_fer_sample[:12]]
     faces = [f[0] for f in faces if f]
     return MeshBatch(np.stack([f.points for f in faces]), np.stack([f.blendshapes for f in faces]),
                      np.stack([f.pose for f in faces]))
@@ -95,11 +95,11 @@ def test_unknown_kind_is_refused():
         get_kind("pixels")
 
 
-def test_aligned_face_levels_the_eyes_and_appends_the_mesh(real_meshes, fer_sample, landmarker):
+def test_aligned_face_levels_the_eyes_and_appends_the_mesh(real_meshes, mini_fer_sample, landmarker):
     from meshfer.features import aligned_crops
     from meshfer.imageio import read_rgb
 
-    image = read_rgb(fer_sample[0])
+    image = read_rgb(mini_fer_sample[0])
     face = landmarker.detect(image)[0]
     # Paint the two eye centres white on black: after alignment they must sit where the params put them.
     canvas = np.zeros_like(image)

@@ -1,4 +1,3 @@
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -11,11 +10,11 @@ CONFIG = DetectConfig(num_faces=1)
 
 
 @pytest.fixture(scope="module")
-def manifest(fer_sample, tmp_path_factory):
+def manifest(mini_fer_sample, tmp_path_factory):
     folder = tmp_path_factory.mktemp("bad inputs ü")
     (folder / "text.jpg").write_text("not an image")
     (folder / "empty.png").write_bytes(b"")
-    paths = [str(p) for p in fer_sample[:20]] + [str(folder / "text.jpg"), str(folder / "empty.png")]
+    paths = [str(p) for p in mini_fer_sample[:20]] + [str(folder / "text.jpg"), str(folder / "empty.png")]
     return pd.DataFrame({"path": paths, "label": "happy", "split": "test", "source": range(len(paths)),
                          "augmented": False})
 

@@ -1,12 +1,12 @@
-"""Estimators built from params, and their safe storage: skops (no pickle) plus a JSON model card."""
+"""Training wing: scikit-learn/mord estimators built from params, and the native storage of trained models
+(skops for estimators, no pickle; Keras for networks) that the export stage turns into ONNX."""
 from __future__ import annotations
 
-import json
 import logging
+import platform
 import warnings
 import zipfile
-import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +20,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from meshfer.features import get_kind
-from meshfer.labels import labels_for
+from meshfer.card import CARD_FILE, ModelCard, ModelLoadError
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.skops"
+SKOPS_FILE = "model.skops"
 KERAS_FILE = "model.keras"
-CARD_FILE = "card.json"
-
-
-class ModelLoadError(RuntimeError):
-    """A model directory is missing, damaged, or does not match this version of meshfer."""
 
 
 class PerEyeClassifier(ClassifierMixin, BaseEstimator):
@@ -110,65 +104,33 @@ def _hgb(params: dict) -> HistGradientBoostingClassifier:
 
 
 CLASSIFIERS = {"svm": _svc, "logistic_at": _logistic_at, "logreg": _logreg, "hgb": _hgb}
-# Model kinds that are Keras networks, trained by meshfer.networks and saved as .keras: kind -> module.
-NETWORKS = {"gnn": "meshfer.gnn", "cnn": "meshfer.cnn"}
 
 
 def build_estimator(params: dict):
-    """StandardScaler -> optional PCA -> the classifier named by ``params['kind']``."""
+    """StandardScaler -> optional PCA -> the classifier named by ``params['kind']``.
+
+    With ``pca_columns`` only the first columns (the mesh coordinates) are compressed and the rest (blendshapes)
+    are scaled and kept. The column split comes first so that the exported ONNX graph keeps the input's rank
+    (skl2onnx 1.20 loses it when a ColumnTransformer follows a scaler); scaling column by column inside each
+    branch is the same function as one scaler in front.
+    """
     try:
         classifier = CLASSIFIERS[params["kind"]](params)
     except KeyError:
-        raise ValueError(f"unknown model kind {params['kind']!r}; known: {sorted([*CLASSIFIERS, *NETWORKS])}") from None
+        raise ValueError(f"unknown model kind {params['kind']!r}; known: {sorted(CLASSIFIERS)}") from None
     steps = [("scale", StandardScaler())]
     if params.get("pca_components"):
         pca = PCA(n_components=params["pca_components"], random_state=params["seed"])
-        split = params.get("pca_columns")  # compress only the first `pca_columns` columns, keep the rest
+        split = params.get("pca_columns")
         if split:
-            pca = ColumnTransformer([("pca", pca, slice(0, split))], remainder="passthrough")
-        steps.append(("pca", pca))
+            coords = Pipeline([("scale", StandardScaler()), ("pca", pca)])
+            steps = [("columns", ColumnTransformer([("coords", coords, slice(0, split))],
+                                                   remainder=StandardScaler()))]
+        else:
+            steps.append(("pca", pca))
     steps.append(("classify", classifier))
     pipeline = Pipeline(steps)
     return PerEyeClassifier(pipeline) if params.get("per_eye_samples") else pipeline
-
-
-@dataclass
-class ModelCard:
-    approach: str
-    task: str
-    labels: list[str]
-    feature_kind: str
-    feature_version: int
-    feature_params: dict
-    model_params: dict
-    data: dict = field(default_factory=dict)  # manifest hash, counts
-    metrics: dict = field(default_factory=dict)
-    training: dict = field(default_factory=dict)  # time, library versions
-    format: str = MODEL_FILE
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, default=lambda v: v.item() if hasattr(v, "item") else str(v))
-
-    @classmethod
-    def read(cls, path: Path) -> "ModelCard":
-        try:
-            return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            raise ModelLoadError(f"no model card at {path}") from None
-        except (json.JSONDecodeError, TypeError) as err:
-            raise ModelLoadError(f"{path} is not a meshfer model card ({err})") from None
-
-    def check_compatible(self, where: Path) -> None:
-        """Refuse a model whose labels or feature definition differ from this code's."""
-        expected_labels = list(labels_for(self.task))
-        if self.labels != expected_labels:
-            raise ModelLoadError(f"{where}: model labels {self.labels} differ from this meshfer's {expected_labels}")
-        kind = get_kind(self.feature_kind)
-        if kind.version != self.feature_version:
-            raise ModelLoadError(
-                f"{where}: model was trained on feature '{self.feature_kind}' version {self.feature_version}, "
-                f"this meshfer computes version {kind.version}; retrain it with `dvc repro`"
-            )
 
 
 def library_versions() -> dict[str, str]:
@@ -179,7 +141,7 @@ def library_versions() -> dict[str, str]:
 
 # The only types a meshfer skops file may contain beyond skops' own defaults; anything else is refused.
 TRUSTED_TYPES = [
-    "meshfer.models.PerEyeClassifier",
+    "meshfer.estimators.PerEyeClassifier",
     "mord.threshold_based.LogisticAT",
     "sklearn.compose._column_transformer.ColumnTransformer",
     "sklearn.decomposition._pca.PCA",
@@ -192,18 +154,16 @@ TRUSTED_TYPES = [
 ]
 
 
-def save_sklearn(model: Any, card: ModelCard, directory: Path) -> None:
+def save_sklearn(model: Any, directory: Path) -> None:
     import skops.io as sio
 
-    directory.mkdir(parents=True, exist_ok=True)
-    sio.dump(model, directory / MODEL_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
-    (directory / CARD_FILE).write_text(card.to_json() + "\n", encoding="utf-8")
+    sio.dump(model, directory / SKOPS_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
 
 
 def load_sklearn(directory: Path) -> Any:
     import skops.io as sio
 
-    path = directory / MODEL_FILE
+    path = directory / SKOPS_FILE
     if not path.is_file():
         raise ModelLoadError(f"no model file at {path}")
     try:
@@ -221,33 +181,39 @@ def load_sklearn(directory: Path) -> Any:
 
 @dataclass
 class TrainedModel:
-    """A fitted classifier with its card; ``predict_proba`` always has one column per card label."""
+    """A fitted estimator or network, as training made it, with its card; ``predict_proba`` always has one
+    column per card label. The export stage turns it into the ONNX file that serving loads."""
 
     card: ModelCard
     estimator: Any
 
+    @property
+    def classes(self) -> np.ndarray:
+        """Label indices of the probability columns (a class absent from the training data has none)."""
+        return np.asarray(self.estimator.classes_, dtype=int)
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         proba = np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
-        classes = np.asarray(self.estimator.classes_, dtype=int)
-        if len(classes) == len(self.card.labels):
+        if len(self.classes) == len(self.card.labels):
             return proba
         full = np.zeros((len(proba), len(self.card.labels)))  # a class absent from training gets 0
-        full[:, classes] = proba
+        full[:, self.classes] = proba
         return full
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
         if self.card.format == KERAS_FILE:
             from meshfer.networks import save_keras
 
-            save_keras(self.estimator.model, directory)
-            (directory / CARD_FILE).write_text(self.card.to_json() + "\n", encoding="utf-8")
+            save_keras(self.estimator.model, directory / KERAS_FILE)
         else:
-            save_sklearn(self.estimator, self.card, directory)
+            save_sklearn(self.estimator, directory)
+        self.card.write(directory)
 
 
-def load_model(directory: str | Path) -> TrainedModel:
-    """Load a model directory (card + model file), refusing anything this code cannot serve correctly."""
+def load_trained(directory: str | Path) -> TrainedModel:
+    """Load what a train stage wrote (card + skops or Keras file), refusing untrusted content."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ModelLoadError(f"no model directory at {directory}")
@@ -259,7 +225,8 @@ def load_model(directory: str | Path) -> TrainedModel:
         if not (directory / KERAS_FILE).is_file():
             raise ModelLoadError(f"no model file at {directory / KERAS_FILE}")
         try:
-            return TrainedModel(card, load_keras(directory, card.model_params["kind"]))
+            return TrainedModel(card, load_keras(directory / KERAS_FILE))
         except Exception as err:
-            raise ModelLoadError(f"{directory / KERAS_FILE} could not be loaded ({type(err).__name__}: {err})") from None
+            raise ModelLoadError(f"{directory / KERAS_FILE} could not be loaded ({type(err).__name__}: {err})"
+                                 ) from None
     return TrainedModel(card, load_sklearn(directory))

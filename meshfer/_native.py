@@ -1,0 +1,65 @@
+"""Native libraries, imported quietly: MediaPipe (without the TensorFlow import it makes only for API docs) and
+the capture of what C++ code prints straight to stderr.
+
+MediaPipe imports TensorFlow, when it is installed, only for doc decorators
+(``mediapipe.tasks.python.core.optional_dependencies``): 4 s and hundreds of MB per process. Before the first
+MediaPipe import, this registers the no-op stand-in MediaPipe uses itself when TensorFlow is absent. Where
+TensorFlow is already loaded, nothing changes.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import types
+
+_DOCS_MODULE = "mediapipe.tasks.python.core.optional_dependencies"
+
+
+def _skip_docgen_tensorflow_import() -> None:
+    if _DOCS_MODULE in sys.modules or "tensorflow" in sys.modules:
+        return
+    stand_in = types.ModuleType(_DOCS_MODULE, "meshfer's stand-in: MediaPipe's doc decorators as no-ops")
+    stand_in.doc_controls = types.SimpleNamespace(do_not_generate_docs=lambda obj: obj)
+    sys.modules[_DOCS_MODULE] = stand_in
+
+
+def mediapipe():
+    """The ``mediapipe`` package."""
+    _skip_docgen_tensorflow_import()
+    import mediapipe as mp
+
+    return mp
+
+
+def vision():
+    """``mediapipe.tasks.python.vision``: the Tasks API (FaceLandmarker, RunningMode, connections)."""
+    _skip_docgen_tensorflow_import()
+    from mediapipe.tasks.python import vision as tasks_vision
+
+    return tasks_vision
+
+
+@contextlib.contextmanager
+def quiet_native_logs():
+    """Native code (MediaPipe's tasks starting, TensorFlow loading) writes INFO/WARNING lines straight to file
+    descriptor 2, whatever the logging environment says. Catch them; replay them only if the block fails (and
+    catch nothing with MESHFER_LOG=DEBUG)."""
+    if os.environ.get("MESHFER_LOG", "").upper() == "DEBUG":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            caught.seek(0)
+            sys.stderr.write(caught.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
