@@ -193,29 +193,32 @@ class Landmarker:
 
     def __init__(self, config: DetectConfig | None = None, model_path: str | os.PathLike | None = None,
                  unsafe_model: bool = False):
-        tasks = vision()
-        base_options = mediapipe().tasks.BaseOptions
         self.config = config or DetectConfig()
         self.model_path, self.model_sha256 = resolve_model(model_path, unsafe_model)
-        buffer = self.model_path.read_bytes()
+        self._strict = self._lenient = None
+        self._strict = self._task(self.config.num_faces, self.config.min_detection_confidence)
+        _close_before_exit(self)
 
-        def task(num_faces: int, confidence: float):
-            options = tasks.FaceLandmarkerOptions(
-                base_options=base_options(model_asset_buffer=buffer),
-                running_mode=tasks.RunningMode.IMAGE,
-                num_faces=num_faces,
-                min_face_detection_confidence=confidence,
-                min_face_presence_confidence=self.config.min_presence_confidence,
-                output_face_blendshapes=True,
-                output_facial_transformation_matrixes=True,
-            )
+    def _task(self, num_faces: int, confidence: float):
+        tasks = vision()
+        options = tasks.FaceLandmarkerOptions(
+            base_options=mediapipe().tasks.BaseOptions(model_asset_buffer=self.model_path.read_bytes()),
+            running_mode=tasks.RunningMode.IMAGE,
+            num_faces=num_faces,
+            min_face_detection_confidence=confidence,
+            min_face_presence_confidence=self.config.min_presence_confidence,
+            output_face_blendshapes=True,
+            output_facial_transformation_matrixes=True,
+        )
+        with quiet_native_logs():
             return tasks.FaceLandmarker.create_from_options(options)
 
-        self._strict = self._lenient = None
-        with quiet_native_logs():
-            self._strict = task(self.config.num_faces, self.config.min_detection_confidence)
-            self._lenient = task(1, self.config.fallback_detection_confidence)
-        _close_before_exit(self)
+    @property
+    def lenient(self):
+        """The lenient pass's landmarker, made on first need: photos never need it, and each costs ~50 MB."""
+        if self._lenient is None:
+            self._lenient = self._task(1, self.config.fallback_detection_confidence)
+        return self._lenient
 
     def __enter__(self) -> "Landmarker":
         return self
@@ -242,14 +245,14 @@ class Landmarker:
         for attempt, (pad_fraction, pad_mode) in enumerate(self.config.attempts()):
             # The first attempt pads small images only; the retries, for hard cases (a tight crop of a large
             # photo), pad whatever the size.
-            passes = (self._strict, self._lenient) if attempt == 0 else (self._lenient,)
+            passes = (self._strict, None) if attempt == 0 else (None,)  # None: the lenient pass
             if faces := self._first_found(rgb, pad_fraction, pad_mode, passes, pad_large=attempt > 0):
                 return faces
         if self.config.denoise_sigma > 0:
             import cv2
 
             blurred = cv2.GaussianBlur(rgb, (0, 0), self.config.denoise_sigma)
-            return self._first_found(blurred, self.config.pad_fraction, self.config.pad_mode, (self._lenient,),
+            return self._first_found(blurred, self.config.pad_fraction, self.config.pad_mode, (None,),
                                      pad_large=True)
         return []
 
@@ -257,7 +260,7 @@ class Landmarker:
                      ) -> list[FaceMesh]:
         prepared = prepare_image(rgb, pad_fraction, pad_mode, self.config.min_side, self.config.max_side, pad_large)
         for task in passes:
-            if faces := plausible_faces(_meshes(task, *prepared)):
+            if faces := plausible_faces(_meshes(task or self.lenient, *prepared)):
                 return faces
         return []
 

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from meshfer.cli import main
+from meshfer.labels import EXPRESSIONS, EYE_STATES
 from tests.conftest import run_cli, write_video
 
 SCHEMA = json.loads((resources.files("meshfer") / "schemas" / "predictions.schema.json").read_text())
@@ -31,6 +32,10 @@ def test_terminal_gets_a_short_table(face_images):
     header = out.splitlines()[0].split()
     assert header == ["path", "face", "expression", "score", "left_eye", "right_eye", "error"]
     assert len(out.splitlines()) == 1 + len(face_images) and err == ""  # no library log lines
+    for line in out.splitlines()[1:]:
+        path, face, expression, score, left, right = line.split()
+        assert expression in EXPRESSIONS and 1 / len(EXPRESSIONS) < float(score) <= 1
+        assert face == "0" and {left, right} <= set(EYE_STATES)
 
 
 def test_json_validates_keeps_integers_and_does_not_escape_slashes(face_images, blank_png):
