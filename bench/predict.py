@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -248,38 +247,64 @@ def video(frames: int = 200) -> dict:
 
 
 def serving_install(rebuild: bool) -> dict:
-    """The wheel without extras in a clean venv: size of its site-packages, and a fresh `meshfer predict`."""
-    if rebuild or not (SERVING_VENV / "bin" / "meshfer").exists():
-        shutil.rmtree(SERVING_VENV, ignore_errors=True)
-        with tempfile.TemporaryDirectory() as wheels:
-            subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                            wheels, str(ROOT)], check=True)
+    """The wheel without extras in a clean venv: size of its site-packages (beside an empty venv's, made in the same
+    run), and a fresh `meshfer predict`. An existing venv gets this checkout's wheel reinstalled."""
+    with tempfile.TemporaryDirectory() as wheels:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                        wheels, str(ROOT)], check=True)
+        wheel = [str(p) for p in Path(wheels).glob("*.whl")]
+        if rebuild or not (SERVING_VENV / "bin" / "meshfer").exists():
+            shutil.rmtree(SERVING_VENV, ignore_errors=True)
             subprocess.run([sys.executable, "-m", "venv", str(SERVING_VENV)], check=True)
-            subprocess.run([str(SERVING_VENV / "bin" / "pip"), "install", "-q",
-                            *map(str, Path(wheels).glob("*.whl"))], check=True)
+            subprocess.run([str(SERVING_VENV / "bin" / "pip"), "install", "-q", *wheel], check=True)
+        else:
+            subprocess.run([str(SERVING_VENV / "bin" / "pip"), "install", "-q", "--no-deps", "--force-reinstall",
+                            *wheel], check=True)
+    empty_mb = _venv_site_packages_mb([])
+    mediapipe_mb = _venv_site_packages_mb([f"mediapipe=={_installed_version('mediapipe')}"])
     site = next((SERVING_VENV / "lib").glob("python*/site-packages"))
-    sizes = {p.name: _du(p) for p in site.iterdir() if p.is_dir()}
-    largest = dict(sorted(sizes.items(), key=lambda kv: -kv[1])[:8])
+    sizes = {p.name: _du(p) for p in site.iterdir()}
+    largest = dict(sorted(((k, round(v, 1)) for k, v in sizes.items()), key=lambda kv: -kv[1])[:10])
     image = ROOT / "tests" / "fixtures" / "faces" / "eileen_collins.jpg"
-    runs = []
+    runs, peaks = [], []
     for _ in range(5):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         start = time.perf_counter()
-        proc = subprocess.run([str(SERVING_VENV / "bin" / "meshfer"), "predict", str(image)], capture_output=True,
-                              text=True)
+        proc = subprocess.Popen([str(SERVING_VENV / "bin" / "meshfer"), "predict", str(image)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not the pip runs' above
         runs.append(time.perf_counter() - start)
-        assert proc.returncode == 0, proc.stderr
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"site_packages_mb": round(sum(sizes.values()), 1), "largest_mb": largest,
+        stderr = proc.stderr.read()
+        assert os.waitstatus_to_exitcode(status) == 0, stderr
+        peaks.append(usage.ru_maxrss / 1024)
+    return {"site_packages_mb": round(sum(sizes.values()), 1), "empty_venv_site_packages_mb": round(empty_mb, 1),
+            "installed_mb": round(sum(sizes.values()) - empty_mb, 1),
+            "mediapipe_alone_installed_mb": round(mediapipe_mb - empty_mb, 1), "largest_mb": largest,
             "training_libraries_installed": [n for n in ("tensorflow", "sklearn", "spektral", "mord", "scipy")
                                              if (site / n).exists()],
             "predict_one_image_wall_s": round(statistics.median(runs), 3),
-            "predict_one_image_peak_rss_mib": round(max(peak, before) / 1024, 1),
-            "cli_output_stderr": proc.stderr}
+            "predict_one_image_peak_rss_mib": round(max(peaks), 1),
+            "cli_output_stderr": stderr}
+
+
+def _venv_site_packages_mb(requirements: list[str]) -> float:
+    """Size of a fresh venv's site-packages with just ``requirements`` installed (none: the venv's own pip)."""
+    with tempfile.TemporaryDirectory() as venv:
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        if requirements:
+            subprocess.run([str(Path(venv, "bin", "pip")), "install", "-q", *requirements], check=True)
+        return sum(_du(p) for p in next(Path(venv, "lib").glob("python*/site-packages")).iterdir())
+
+
+def _installed_version(name: str) -> str:
+    out = subprocess.run([str(SERVING_VENV / "bin" / "python"), "-c",
+                          f"import importlib.metadata as m; print(m.version({name!r}))"],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
 
 
 def _du(path: Path) -> float:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()) / 1e6
+    files = [path] if path.is_file() else path.rglob("*")
+    return sum(f.stat().st_size for f in files if f.is_file() and not f.is_symlink()) / 1e6
 
 
 def folder_processes(count: int = 400) -> dict:

@@ -24,6 +24,10 @@ def _num(value, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "–"
 
 
+def _size_mb(value) -> str:
+    return "< 0.1" if isinstance(value, (int, float)) and value < 0.05 else _num(value, 1)
+
+
 def results_table() -> str:
     params = load_params(ROOT / "params.yaml")
     costs = _load(RESULTS / "predict.json").get("classifiers", {})
@@ -42,7 +46,7 @@ def results_table() -> str:
         rows.append(f"| {name} | {_pct(val.get('accuracy'))} | {_pct(test.get('accuracy'))} | "
                     f"{_num(test.get('macro_f1'), 3)} | {_pct(unseen.get('accuracy'))} | "
                     f"{_pct(test.get('no_face_rate'))} | {_num(cost.get('classify_ms_per_face_after_a_landmark_pass'), 2)} | "
-                    f"{_num(cost.get('model_mb'), 1)} | {'yes' if approach in shipped else 'no'} |")
+                    f"{_size_mb(cost.get('model_mb'))} | {'yes' if approach in shipped else 'no'} |")
     peer = _load(RESULTS / "peer_fer.json").get("results", {})
     for mode, m in peer.items():
         rows.append(f"| peer: `fer` CNN, {mode} | – | {_pct(m['accuracy'])} | {_num(m['macro_f1'], 3)} | – | "
@@ -66,8 +70,11 @@ def speed_table() -> str:
                 f"{video['frames_per_second']} fps (`predict_video`) | "
                 f"{video['bare_mediapipe_frames_per_second'] / video['frames_per_second']:.2f}x | | |")
     lines = ["\n".join(rows), "",
-             f"- Serving install (the wheel, no extras, in a clean venv): {install['site_packages_mb']:.0f} MB of "
-             f"site-packages; `meshfer predict one.jpg` as a fresh process: {install['predict_one_image_wall_s']:.2f} s"
+             f"- Serving install (the wheel, no extras, in a clean venv): {install['installed_mb']:.0f} MB installed "
+             f"({install['site_packages_mb']:.0f} MB of site-packages with the venv's own pip), of which MediaPipe "
+             f"and its requirements alone take {install['mediapipe_alone_installed_mb']:.0f} MB (OpenCV "
+             f"{install['largest_mb']['opencv_contrib_python.libs'] + install['largest_mb']['cv2']:.0f}); "
+             f"`meshfer predict one.jpg` as a fresh process: {install['predict_one_image_wall_s']:.2f} s"
              f" wall, {install['predict_one_image_peak_rss_mib']:.0f} MiB peak memory.",
              f"- Default approach `{per_image['photos']['approach']}`; its classifier takes "
              f"{bench['classifiers'][per_image['photos']['approach']]['classify_ms_per_face_batch1']:.2f} ms per face "
@@ -76,6 +83,20 @@ def speed_table() -> str:
              " ms as served, right after a MediaPipe pass has pushed it out of the cache. Measured by "
              "`python -m bench.predict` (machine in `bench/results/predict.json`)."]
     return "\n".join(lines)
+
+
+def robustness_table() -> str:
+    bench = _load(RESULTS / "robustness.json")
+    if not bench:
+        return "(run `python -m bench.robustness`)"
+    rows = ["| approach | clean accuracy | mean relative drop under corruption | mCE vs the `fer` CNN (< 1: fewer "
+            "errors) | hardest corruption (accuracy, faces found) |", "|---|---|---|---|---|"]
+    for approach, m in sorted(bench["summary"].items(), key=lambda kv: kv[1].get("mce_vs_peer_classifier", 9)):
+        worst = m["worst"]
+        rows.append(f"| `{approach}` | {_pct(m['clean_accuracy'])} | {_pct(m['mean_relative_drop'])} | "
+                    f"{_num(m.get('mce_vs_peer_classifier'), 3)} | {worst['corruption']} {worst['severity']} "
+                    f"({_pct(worst['accuracy'])}, {_pct(worst['coverage'])}) |")
+    return "\n".join([*rows, "", f"{bench['sample']}; `{bench['command']}`, {bench['seconds'] / 60:.0f} minutes."])
 
 
 def _replace(text: str, name: str, block: str) -> str:
@@ -87,6 +108,7 @@ def main() -> None:
     readme = ROOT / "README.md"
     text = _replace(readme.read_text(), "results", results_table())
     text = _replace(text, "speed", speed_table())
+    text = _replace(text, "robustness", robustness_table())
     readme.write_text(text)
     print(results_table())
     print(speed_table())

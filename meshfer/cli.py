@@ -45,14 +45,17 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from meshfer.runtime import available_approaches, bundled_models_dir  # numpy, no model: ~0.1 s
+
     parser = Parser(prog="meshfer", description="Facial expressions and eye closeness from MediaPipe face meshes.")
     parser.add_argument("--version", action="version", version=f"meshfer {meshfer.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--approach", default=None, help="expression model: pca_svm, blendshape_svm, gnn, "
-                        "mesh_svm, mesh_hgb, aligned_cnn or ensemble (default: the models folder's default, for the "
-                        "bundled models the best on validation within the speed budget)")
+    common.add_argument("--approach", default=None, help="expression model; bundled: "
+                        f"{', '.join(available_approaches(bundled_models_dir()))}; a pipeline's models/serving has "
+                        "every approach (default: the models folder's default, for the bundled models the best on "
+                        "validation among them)")
     common.add_argument("--models-dir", default=None, help="a pipeline's models/serving folder (default: the "
                         "models bundled with meshfer)")
     common.add_argument("--num-faces", type=positive_int, default=4, help="at most this many faces per image "
@@ -115,17 +118,11 @@ def check_common(args) -> None:
     if args.unsafe_landmarker and args.landmarker is None:
         raise UsageError("--unsafe-landmarker needs --landmarker FILE")
     if args.approach is not None:
-        from meshfer.runtime import available_approaches
+        from meshfer.runtime import available_approaches, bundled_models_dir
 
-        known = available_approaches(args.models_dir or _bundled_models())
+        known = available_approaches(args.models_dir or bundled_models_dir())
         if args.approach not in known:
             raise UsageError(f"--approach {args.approach}: unknown; available: {', '.join(known)}")
-
-
-def _bundled_models() -> Path:
-    from importlib import resources
-
-    return Path(str(resources.files("meshfer") / "assets" / "models"))
 
 
 def check_output(path: str, what: str = "-o") -> None:

@@ -12,7 +12,6 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from meshfer.runtime import (
     InferenceModel,
     ModelLoadError,
     available_approaches,
+    bundled_models_dir,
     default_approach,
     load_expression_model,
     load_model,
@@ -47,10 +47,6 @@ EYE_COLUMNS = ["left_eye", "right_eye", "left_eye_openness", "right_eye_openness
 MESH_COLUMNS = ["landmarks", "blendshapes"]
 VIDEO_COLUMNS = ["frame", "timestamp_ms"]
 INTEGER_COLUMNS = ["face", *VIDEO_COLUMNS]  # nullable: rows saying why there is no face have none
-
-
-def bundled_models_dir() -> Path:
-    return Path(str(resources.files("meshfer") / "assets" / "models"))
 
 
 @dataclass

@@ -107,6 +107,13 @@ class ExpressionModel:
         return np.mean(probas, axis=0)
 
 
+def bundled_models_dir() -> Path:
+    """The models that ship inside the package (the pipeline's `bundle` stage puts them there)."""
+    from importlib import resources
+
+    return Path(str(resources.files("meshfer") / "assets" / "models"))
+
+
 def available_approaches(models_dir: str | Path) -> list[str]:
     """The expression approaches in a models folder: sub-folders whose card says task 'expression'."""
     root = Path(models_dir)
