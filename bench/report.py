@@ -80,7 +80,11 @@ def speed_table() -> str:
              f"{bench['classifiers'][per_image['photos']['approach']]['classify_ms_per_face_batch1']:.2f} ms per face "
              "at batch 1 in a tight loop and "
              f"{bench['classifiers'][per_image['photos']['approach']]['classify_ms_per_face_after_a_landmark_pass']:.2f}"
-             " ms as served, right after a MediaPipe pass has pushed it out of the cache. Measured by "
+             " ms as served, right after a MediaPipe pass has pushed it out of the cache.",
+             "- `meshfer predict` over FER-2013 files, images per second with one process / with `-j 2` on 2 cores: "
+             + "; ".join(f"{key.replace('_', ' ')}: {m['images_per_second_one_process']:.0f} / "
+                         f"{m['images_per_second_j2']:.0f}" for key, m in bench["folder"].items())
+             + ". Measured by "
              "`python -m bench.predict` (machine in `bench/results/predict.json`)."]
     return "\n".join(lines)
 

@@ -26,8 +26,9 @@ def main() -> None:
                         str(RESULTS / "timeline.png"), "--summary", str(summary), "--json", "-o", "/dev/null"],
                        check=True)
         facts = next(iter(json.loads(summary.read_text()).values()))
-    write_result("timeline", {"command": "python -m bench.timeline", "faces": [str(by_label[k]) for k in
-                              ("happy", "surprise", "neutral")], "summary": facts})
+    write_result("timeline", {"command": "python -m bench.timeline", "faces": [
+        f"{by_label[k].parent.parent.name}/{k}/{by_label[k].name}" for k in ("happy", "surprise", "neutral")],
+        "summary": facts})
 
 
 if __name__ == "__main__":

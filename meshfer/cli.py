@@ -86,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "eyes' openness over time (one video: this file; several: PNG is a folder)")
     predict.add_argument("--summary", metavar="JSON", help="videos: write the share of time per expression and "
                          "of frames with a face")
-    predict.add_argument("-j", "--jobs", type=int, default=1, help="worker processes for many images (-1: one per "
-                         "core; default 1)")
+    predict.add_argument("-j", "--jobs", type=int, default=1, help="processes for many images: this one and JOBS-1 "
+                         "workers (-1: one per core; default 1). Each worker needs about a second to start")
     predict.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                          help="progress bar on stderr (default: for many images or frames, on a terminal)")
     predict.set_defaults(format=None, handler=run_predict)

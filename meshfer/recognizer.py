@@ -205,22 +205,24 @@ class Recognizer:
         """Every image of the given files and folders (recursively): one row per face, and a row with ``error``
         for each file that could not be read or had no face (``error="no face found"``), so nothing is lost
         silently. ``progress`` shows a bar on stderr (None: when stderr is a terminal and there are many).
-        ``n_jobs`` > 1 spreads the files over that many worker processes (-1: one per core); the rows come back
-        in the same order."""
+        ``n_jobs`` > 1 shares the files between this process and ``n_jobs - 1`` worker processes (-1: as many as
+        there are cores); the rows come back in the same order."""
         from tqdm.auto import tqdm
 
         paths = list(expand_images(sources))
         jobs = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs)
-        parts: list[dict[str, Any]] = []
+        chunks = [paths[i:i + WORKER_CHUNK] for i in range(0, len(paths), WORKER_CHUNK)]
+        done: dict[int, list[dict[str, Any]]] = {}
         with tqdm(total=len(paths), desc="images", unit="img", disable=_no_bar(progress, len(paths))) as bar:
-            if jobs == 1 or len(paths) < 2 * WORKER_CHUNK:
+            if jobs == 1 or len(chunks) < 2:
                 for path in paths:
-                    parts.append(self._file_columns(path, return_mesh))
+                    done[len(done)] = [self._file_columns(path, return_mesh)]
                     bar.update()
             else:
-                for chunk in _in_workers(self._settings, paths, return_mesh, jobs):
-                    parts += chunk
-                    bar.update(len(chunk))
+                for index, columns in _shared_with_workers(self, chunks, return_mesh, jobs - 1):
+                    done[index] = columns
+                    bar.update(len(columns))
+        parts = [part for index in sorted(done) for part in done[index]]
         return _frame(parts, ["path", *self.columns, *(MESH_COLUMNS if return_mesh else []), "error"])
 
     def _file_columns(self, path: Path, return_mesh: bool) -> dict[str, Any]:
@@ -280,16 +282,24 @@ WORKER_CHUNK = 32  # images a worker process takes at a time
 _WORKER: dict[str, Recognizer] = {}
 
 
-def _in_workers(settings: dict, paths: list[Path], return_mesh: bool, jobs: int):
-    """Per chunk of files, in order, the column dicts worker processes made. Workers are spawned, not forked: the
-    parent runs MediaPipe's and onnxruntime's threads, which a fork would copy half-way."""
+def _shared_with_workers(recognizer: Recognizer, chunks: list[list[Path]], return_mesh: bool, workers: int):
+    """(chunk index, its column dicts) as they finish. The workers take chunks from the front while they start
+    (a second or so: imports and models), this process, whose models are loaded already, from the back, taking
+    only chunks no worker has begun. Workers are spawned, not forked: this process runs MediaPipe's and
+    onnxruntime's threads, which a fork would copy half-way."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    chunks = [paths[i:i + WORKER_CHUNK] for i in range(0, len(paths), WORKER_CHUNK)]
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                             initargs=(settings,)) as pool:
-        yield from pool.map(_worker_chunk, chunks, [return_mesh] * len(chunks))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                             initargs=(recognizer._settings,)) as pool:
+        futures = [pool.submit(_worker_chunk, chunk, return_mesh) for chunk in chunks]
+        index_of = {future: index for index, future in enumerate(futures)}
+        for index in reversed(range(len(chunks))):
+            if not futures[index].cancel():  # a worker has it: the rest are the workers' too
+                break
+            yield index, [recognizer._file_columns(path, return_mesh) for path in chunks[index]]
+        for future in as_completed([f for f in futures if not f.cancelled()]):
+            yield index_of[future], future.result()
 
 
 def _start_worker(settings: dict) -> None:
