@@ -212,16 +212,15 @@ class Recognizer:
         paths = list(expand_images(sources))
         jobs = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs)
         chunks = [paths[i:i + WORKER_CHUNK] for i in range(0, len(paths), WORKER_CHUNK)]
-        done: dict[int, list[dict[str, Any]]] = {}
+        if jobs == 1 or len(chunks) < 2:
+            finished = ((i, [self._file_columns(path, return_mesh)]) for i, path in enumerate(paths))
+        else:
+            finished = _shared_with_workers(self, chunks, return_mesh, jobs - 1)
+        done: dict[int, list[dict[str, Any]]] = {}  # position -> the column dicts of its files, as they finish
         with tqdm(total=len(paths), desc="images", unit="img", disable=_no_bar(progress, len(paths))) as bar:
-            if jobs == 1 or len(chunks) < 2:
-                for path in paths:
-                    done[len(done)] = [self._file_columns(path, return_mesh)]
-                    bar.update()
-            else:
-                for index, columns in _shared_with_workers(self, chunks, return_mesh, jobs - 1):
-                    done[index] = columns
-                    bar.update(len(columns))
+            for index, columns in finished:
+                done[index] = columns
+                bar.update(len(columns))
         parts = [part for index in sorted(done) for part in done[index]]
         return _frame(parts, ["path", *self.columns, *(MESH_COLUMNS if return_mesh else []), "error"])
 
