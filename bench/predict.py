@@ -55,7 +55,8 @@ def _bare_landmarker():
         return tasks.FaceLandmarker.create_from_options(options)
 
 
-def side_by_side(images: list[np.ndarray], bare_inputs: list[np.ndarray], rounds: int = 5) -> dict:
+def side_by_side(images: list[np.ndarray], bare_inputs: list[np.ndarray], rounds: int = 5,
+                 approach: str | None = None) -> dict:
     """Median ms per image of the bare call, of Recognizer().predict (a pandas table) and of predict_faces (numpy
     arrays), interleaved image by image."""
     from meshfer import Recognizer
@@ -63,7 +64,7 @@ def side_by_side(images: list[np.ndarray], bare_inputs: list[np.ndarray], rounds
 
     mp = mediapipe()
     bare = _bare_landmarker()
-    with Recognizer() as rec:
+    with Recognizer(approach=approach) as rec:
         for image, prepared in list(zip(images, bare_inputs))[:5]:  # warm up both
             rec.predict(image)
             bare.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=prepared))
@@ -90,7 +91,7 @@ def side_by_side(images: list[np.ndarray], bare_inputs: list[np.ndarray], rounds
             "predict_faces_ratio": round(statistics.median(arrays_ms) / bare_median, 3)}
 
 
-def per_image(args) -> dict:
+def per_image(args, approach: str | None = None) -> dict:
     from meshfer.imageio import read_rgb
     from meshfer.landmarker import DetectConfig, prepare_image
 
@@ -99,7 +100,13 @@ def per_image(args) -> dict:
     crops = [read_rgb(p) for p in fer_sample(per_label=args.per_label)]
     padded = [prepare_image(c, detect.pad_fraction, detect.pad_mode, detect.min_side)[0] for c in crops]
     photos = [read_rgb(p) for p in photo_sample()]
-    return {"fer2013_crops": side_by_side(crops, padded), "photos": side_by_side(photos, photos)}
+    return {"fer2013_crops": side_by_side(crops, padded, approach=approach),
+            "photos": side_by_side(photos, photos, approach=approach)}
+
+
+def per_image_single_models(args) -> dict:
+    """The same for the shipped single models that the default ensemble is made of: the price of the ensemble."""
+    return {approach: per_image(args, approach) for approach in ("aligned_cnn", "mesh_hgb")}
 
 
 def breakdown(args) -> dict:
@@ -344,6 +351,7 @@ def main() -> None:
 
 STEPS = {
     "per_image": per_image,
+    "per_image_single_models": per_image_single_models,
     "breakdown": breakdown,
     "classifiers": lambda args: classifiers(),
     "video": lambda args: video(),
