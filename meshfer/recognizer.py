@@ -289,8 +289,9 @@ def _shared_with_workers(recognizer: Recognizer, chunks: list[list[Path]], retur
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                             initargs=(recognizer._settings,)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                               initargs=(recognizer._settings,))
+    try:
         futures = [pool.submit(_worker_chunk, chunk, return_mesh) for chunk in chunks]
         index_of = {future: index for index, future in enumerate(futures)}
         for index in reversed(range(len(chunks))):
@@ -299,6 +300,8 @@ def _shared_with_workers(recognizer: Recognizer, chunks: list[list[Path]], retur
             yield index, [recognizer._file_columns(path, return_mesh) for path in chunks[index]]
         for future in as_completed([f for f in futures if not f.cancelled()]):
             yield index_of[future], future.result()
+    finally:  # on Ctrl-C or an error, drop the chunks not begun rather than wait for them
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _start_worker(settings: dict) -> None:
