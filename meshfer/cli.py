@@ -296,10 +296,11 @@ def write_table(table, fmt: str, output: str, summaries: dict | None = None) -> 
 
 def _record(row: dict) -> dict:
     """JSON-ready values: integers stay integers, missing values are null, floats are rounded."""
+    import pandas as pd
+
     out = {}
     for key, value in row.items():
-        if value is None or (isinstance(value, float) and math.isnan(value)) or value is getattr(
-                __import__("pandas"), "NA"):
+        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
             out[key] = None
         elif isinstance(value, float):
             out[key] = float(f"{value:.{DECIMALS}g}")
