@@ -49,6 +49,11 @@ VIDEO_COLUMNS = ["frame", "timestamp_ms"]
 INTEGER_COLUMNS = ["face", *VIDEO_COLUMNS]  # nullable: rows saying why there is no face have none
 
 
+def result_columns(eyes: bool) -> list[str]:
+    """A face's columns in a result table, in order."""
+    return ["face", *BOX_COLUMNS, *EXPRESSION_COLUMNS, *(EYE_COLUMNS if eyes else [])]
+
+
 @dataclass
 class Faces:
     """What one image gave, as numpy arrays, faces in order (0 = most confident): the fastest way to use the
@@ -102,7 +107,7 @@ class Faces:
         return columns
 
     def to_frame(self, return_mesh: bool = False) -> pd.DataFrame:
-        columns = ["face", *BOX_COLUMNS, *EXPRESSION_COLUMNS, *(EYE_COLUMNS if self.eyes is not None else [])]
+        columns = result_columns(eyes=self.eyes is not None)
         return _frame([self.columns(return_mesh)], columns + (MESH_COLUMNS if return_mesh else []))
 
 
@@ -166,7 +171,7 @@ class Recognizer:
     @property
     def columns(self) -> list[str]:
         """The result columns of :meth:`predict` (without ``return_mesh``)."""
-        return ["face", *BOX_COLUMNS, *EXPRESSION_COLUMNS, *(EYE_COLUMNS if self.eye_model is not None else [])]
+        return result_columns(eyes=self.eye_model is not None)
 
     # --- one image -------------------------------------------------------------------------------------------
     def predict(self, image: Any, channel_order: str = "RGB", return_mesh: bool = False) -> pd.DataFrame:
