@@ -15,9 +15,9 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from bench.common import ROOT, write_result
-from meshfer.config import load_params
-from meshfer.estimators import build_estimator, fit_quietly
-from meshfer.pipeline import evaluate, feature_table, fit
+from meshfer.training.config import load_params
+from meshfer.training.estimators import build_estimator, fit_quietly
+from meshfer.training.pipeline import evaluate, feature_table, fit
 
 CV_SEEDS = (0, 1, 2)
 

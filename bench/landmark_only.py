@@ -9,10 +9,10 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.common import ROOT, landmark_only, write_result
-from meshfer.config import load_params
-from meshfer.ensemble import Stacked, choose, compare_on_validation, decide, final_proba
+from meshfer.training.config import load_params
+from meshfer.training.ensemble import Stacked, choose, compare_on_validation, decide, final_proba
 from meshfer.labels import EXPRESSIONS
-from meshfer.pipeline import headline
+from meshfer.training.pipeline import headline
 from meshfer.scores import split_metrics
 
 

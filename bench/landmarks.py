@@ -12,8 +12,8 @@ import time
 import pandas as pd
 
 from bench.common import ROOT, fer_sample, write_result
-from meshfer.config import load_params
-from meshfer.landmark_store import run_landmark_pass
+from meshfer.training.config import load_params
+from meshfer.training.landmark_store import run_landmark_pass
 from meshfer.landmarker import DetectConfig
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from bench.common import ROOT, landmark_only, write_result
-from meshfer.config import load_params, serving_dir
+from meshfer.training.config import load_params, serving_dir
 from meshfer.features import MeshBatch, compute_features, mesh_nodes
 from meshfer.labels import EXPRESSIONS
-from meshfer.landmark_store import load_landmarks
-from meshfer.mirror import blendshape_permutation, mirror_permutation
+from meshfer.training.landmark_store import load_landmarks
+from meshfer.training.mirror import blendshape_permutation, mirror_permutation
 from meshfer.runtime import load_model
 
 X_REFLECTION = np.diag([-1.0, 1.0, 1.0, 1.0])

@@ -9,7 +9,7 @@ import json
 import re
 
 from bench.common import RESULTS, ROOT
-from meshfer.config import load_params
+from meshfer.training.config import load_params
 
 
 def _load(path):

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from meshfer.card import CARD_FILE
-from meshfer.config import load_params, serving_dir, setup_logging, write_json
+from meshfer.training.config import load_params, serving_dir, setup_logging, write_json
 from meshfer.runtime import SERVING_FILE
 
 PACKAGE_MODELS = Path("meshfer") / "assets" / "models"  # the declared output, in this checkout

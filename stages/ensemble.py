@@ -6,12 +6,12 @@ from pathlib import Path
 import pandas as pd
 
 from meshfer.card import ONNX_FILE, EnsembleCard, sha256_of
-from meshfer.config import load_params, serving_dir, setup_logging, write_json
-from meshfer.ensemble import Stacked, choose, compare_on_validation, decide, export_stacker, final_proba
-from meshfer.evaluate import confusion, confusion_rows
+from meshfer.training.config import load_params, serving_dir, setup_logging, write_json
+from meshfer.training.ensemble import Stacked, choose, compare_on_validation, decide, export_stacker, final_proba
+from meshfer.training.evaluate import confusion, confusion_rows
 from meshfer.labels import EXPRESSIONS
-from meshfer.onnx_export import save_onnx
-from meshfer.pipeline import DEDUPLICATED, headline
+from meshfer.training.export import save_onnx
+from meshfer.training.pipeline import DEDUPLICATED, headline
 from meshfer.scores import per_class_report, split_metrics
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 
 from meshfer.card import CARD_FILE, ModelCard
-from meshfer.config import load_features, serving_dir, stage_args, write_json
-from meshfer.evaluate import save_confusion_png
-from meshfer.pipeline import evaluate
+from meshfer.training.config import load_features, serving_dir, stage_args, write_json
+from meshfer.training.evaluate import save_confusion_png
+from meshfer.training.pipeline import evaluate
 from meshfer.runtime import load_model
 
 

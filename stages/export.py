@@ -3,9 +3,9 @@ against the trained model on the validation and test faces (the card's `export.p
 import logging
 import shutil
 
-from meshfer.config import load_features, serving_dir, stage_args, trained_dir
-from meshfer.estimators import load_trained
-from meshfer.pipeline import EVAL_SPLITS, export
+from meshfer.training.config import load_features, serving_dir, stage_args, trained_dir
+from meshfer.training.estimators import load_trained
+from meshfer.training.pipeline import EVAL_SPLITS, export
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """Stage `features@<approach>`: feature arrays from the cached landmarks -> data/features/<approach>.npz."""
 from pathlib import Path
 
-from meshfer.config import dataset_of, features_path, load_params, save_arrays, stage_args
-from meshfer.pipeline import feature_table
+from meshfer.training.config import dataset_of, features_path, load_params, save_arrays, stage_args
+from meshfer.training.pipeline import feature_table
 
 
 def main() -> None:

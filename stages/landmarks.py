@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from meshfer.config import load_params, stage_args, write_json
-from meshfer.landmark_store import coverage_by_label, coverage_report, run_landmark_pass
+from meshfer.training.config import load_params, stage_args, write_json
+from meshfer.training.landmark_store import coverage_by_label, coverage_report, run_landmark_pass
 from meshfer.landmarker import DetectConfig
 
 

@@ -1,8 +1,8 @@
 """Stage `prepare@<dataset>`: index the labelled images into data/<dataset>/prepared/manifest.parquet."""
 from pathlib import Path
 
-from meshfer.config import load_params, stage_args, write_json
-from meshfer.datasets import DatasetError, read_dataset
+from meshfer.training.config import load_params, stage_args, write_json
+from meshfer.training.datasets import DatasetError, read_dataset
 
 
 def main() -> None:

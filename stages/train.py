@@ -2,8 +2,8 @@
 import resource
 from pathlib import Path
 
-from meshfer.config import dataset_of, load_features, load_params, stage_args, trained_dir, write_json
-from meshfer.pipeline import fit
+from meshfer.training.config import dataset_of, load_features, load_params, stage_args, trained_dir, write_json
+from meshfer.training.pipeline import fit
 
 
 def main() -> None:

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from meshfer.augment import augment_manifest
-from meshfer.config import load_params
+from meshfer.training.augment import augment_manifest
+from meshfer.training.config import load_params
 from tests.conftest import ROOT
 
 

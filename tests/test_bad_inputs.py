@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from meshfer.config import load_params
-from meshfer.datasets import read_dataset
+from meshfer.training.config import load_params
+from meshfer.training.datasets import read_dataset
 from tests.conftest import ROOT, run_cli
 
 

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from meshfer.datasets import DatasetError, read_dataset, stratified_group_split
-from meshfer.config import load_params
+from meshfer.training.datasets import DatasetError, read_dataset, stratified_group_split
+from meshfer.training.config import load_params
 from tests.conftest import ROOT
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from meshfer.ensemble import PROBA, Stacked, accuracy, choose, compare_on_validation, final_proba, stack_proba
+from meshfer.training.ensemble import PROBA, Stacked, accuracy, choose, compare_on_validation, final_proba, stack_proba
 from meshfer.labels import EXPRESSIONS
 
 PARAMS = {"min_members": 2, "combiners": ["mean", "stacking"], "C": 1.0, "folds": 3, "seed": 0}
@@ -61,8 +61,8 @@ def test_stacking_is_cross_fitted_and_learns_what_voting_cannot():
 def test_the_exported_combiner_computes_the_fitted_one(tmp_path):
     import onnxruntime as ort
 
-    from meshfer.ensemble import export_stacker, stacking_inputs
-    from meshfer.onnx_export import save_onnx
+    from meshfer.training.ensemble import export_stacker, stacking_inputs
+    from meshfer.training.export import save_onnx
 
     stacked = Stacked.from_tables(_learnable())
     proba, stacker = final_proba(stacked, ["a", "b"], "stacking", PARAMS)

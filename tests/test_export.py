@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from meshfer.card import ModelCard, ModelLoadError
-from meshfer.estimators import TrainedModel, build_estimator, fit_quietly, load_trained
+from meshfer.training.estimators import TrainedModel, build_estimator, fit_quietly, load_trained
 from meshfer.labels import EXPRESSIONS, EYE_STATES
-from meshfer.onnx_export import export_onnx, parity, save_onnx
+from meshfer.training.export import export_onnx, parity, save_onnx
 from meshfer.runtime import load_model
 
 
@@ -84,7 +84,7 @@ def test_re_export_writes_identical_bytes(tmp_path):
 
 @pytest.mark.parametrize("kind", ["cnn", "gnn"])
 def test_networks_export_exactly_and_reproducibly(tmp_path, kind):
-    from meshfer.networks import KerasClassifier, train_network
+    from meshfer.training.networks import KerasClassifier, train_network
 
     rng = np.random.default_rng(0)
     if kind == "cnn":

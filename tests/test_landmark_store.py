@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from meshfer.landmark_store import coverage_report, load_landmarks, run_landmark_pass
+from meshfer.training.landmark_store import coverage_report, load_landmarks, run_landmark_pass
 from meshfer.landmarker import DetectConfig
 
 CONFIG = DetectConfig(num_faces=1)
@@ -53,7 +53,7 @@ def test_resume_after_interruption_gives_identical_output(manifest, reference, t
 
 def test_cache_hit_does_not_rerun_detection(manifest, tmp_path, monkeypatch):
     run_landmark_pass(manifest, tmp_path, CONFIG, n_jobs=1)
-    import meshfer.landmark_store as store
+    import meshfer.training.landmark_store as store
 
     monkeypatch.setattr(store, "detect_files", lambda *a, **k: pytest.fail("detected again"))
     run_landmark_pass(manifest, tmp_path, CONFIG, n_jobs=1)
@@ -84,7 +84,7 @@ def test_killed_run_resumes_to_identical_output(manifest, reference, tmp_path):
     out = tmp_path / "out"
     code = (
         "import pandas as pd\n"
-        "from meshfer.landmark_store import run_landmark_pass\n"
+        "from meshfer.training.landmark_store import run_landmark_pass\n"
         "from meshfer.landmarker import DetectConfig\n"
         f"run_landmark_pass(pd.read_parquet({str(tmp_path / 'manifest.parquet')!r}), {str(out)!r}, "
         "DetectConfig(num_faces=1), n_jobs=1, chunk_size=2)\n"

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from meshfer import mesh
-from meshfer.config import load_arrays, save_arrays
-from meshfer.gnn import adjacency, normalized_adjacency
-from meshfer.networks import load_keras, rebuilt, save_keras, train_network
+from meshfer.training.config import load_arrays, save_arrays
+from meshfer.training.gnn import adjacency, normalized_adjacency
+from meshfer.training.networks import load_keras, rebuilt, save_keras, train_network
 
 CNN = {"kind": "cnn", "seed": 0, "image_size": 16, "filters": [4, 8], "dense_units": 8, "dropout": 0.1,
        "block_dropout": 0.1, "shift": 0.05, "contrast": 0.1, "learning_rate": 1e-3, "patience": 2, "epochs": 2,

@@ -90,7 +90,7 @@ def test_plots_are_titled_and_pair_training_with_validation(pipeline_project):
 
 
 def test_ensemble_is_chosen_on_validation_and_served_as_evaluated(pipeline_project):
-    from meshfer.ensemble import Stacked, decide, final_proba
+    from meshfer.training.ensemble import Stacked, decide, final_proba
 
     dest, _, _ = pipeline_project
     card = json.loads((dest / "models" / "serving" / "ensemble" / "card.json").read_text())

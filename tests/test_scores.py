@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from meshfer.evaluate import confusion
+from meshfer.training.evaluate import confusion
 from meshfer.scores import per_class_report, split_metrics
 
 

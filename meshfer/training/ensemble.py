@@ -146,7 +146,7 @@ def final_proba(stacked: Stacked, members: list[str], combiner: str, params: dic
 
 def export_stacker(stacker, n_members: int):
     """The fitted combiner as ONNX: ``features`` = the members' probabilities side by side."""
-    from meshfer.onnx_export import finish, sklearn_to_onnx
+    from meshfer.training.export import finish, sklearn_to_onnx
 
     graph = sklearn_to_onnx(stacker.named_steps["logreg"], n_members * len(EXPRESSIONS), log_inputs=EPS)
     return finish(graph, "ensemble")

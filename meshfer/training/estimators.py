@@ -141,7 +141,7 @@ def library_versions() -> dict[str, str]:
 
 # The only types a meshfer skops file may contain beyond skops' own defaults; anything else is refused.
 TRUSTED_TYPES = [
-    "meshfer.estimators.PerEyeClassifier",
+    "meshfer.training.estimators.PerEyeClassifier",
     "mord.threshold_based.LogisticAT",
     "sklearn.compose._column_transformer.ColumnTransformer",
     "sklearn.decomposition._pca.PCA",
@@ -204,7 +204,7 @@ class TrainedModel:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         if self.card.format == KERAS_FILE:
-            from meshfer.networks import save_keras
+            from meshfer.training.networks import save_keras
 
             save_keras(self.estimator.model, directory / KERAS_FILE)
         else:
@@ -220,7 +220,7 @@ def load_trained(directory: str | Path) -> TrainedModel:
     card = ModelCard.read(directory / CARD_FILE)
     card.check_compatible(directory)
     if card.format == KERAS_FILE:
-        from meshfer.networks import load_keras
+        from meshfer.training.networks import load_keras
 
         if not (directory / KERAS_FILE).is_file():
             raise ModelLoadError(f"no model file at {directory / KERAS_FILE}")

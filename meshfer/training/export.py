@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 import meshfer
-from meshfer.estimators import KERAS_FILE, PerEyeClassifier, TrainedModel
+from meshfer.training.estimators import KERAS_FILE, PerEyeClassifier, TrainedModel
 from meshfer.runtime import INPUT_NAME, OUTPUT_NAME
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def sklearn_to_onnx(estimator, n_features: int, classes: np.ndarray | None = Non
     _register_logistic_at()
     with _hgb_missing_values_as_int(), warnings.catch_warnings():
         # skl2onnx reads SVC's Platt parameters, which scikit-learn 1.9 marks deprecated with probability=True
-        # (kept on purpose, see meshfer.estimators._svc).
+        # (kept on purpose, see meshfer.training.estimators._svc).
         warnings.filterwarnings("ignore", message="Attribute `prob[AB]_` was deprecated", category=FutureWarning)
         graph = convert_sklearn(
             estimator, initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
@@ -163,7 +163,7 @@ def _register_logistic_at() -> None:
 
 # --- Keras -----------------------------------------------------------------------------------------------------
 def _keras_to_onnx(network, shape: tuple[int, ...]):
-    from meshfer.networks import NETWORKS, network_module, tensorflow
+    from meshfer.training.networks import NETWORKS, network_module, tensorflow
 
     tf = tensorflow()
     import tf2onnx

@@ -44,7 +44,7 @@ def features_path(approach: str) -> Path:
 
 
 def load_features(approach: str) -> dict[str, np.ndarray]:
-    """The arrays the features stage wrote for an approach (see meshfer.pipeline.feature_table)."""
+    """The arrays the features stage wrote for an approach (see meshfer.training.pipeline.feature_table)."""
     return load_arrays(features_path(approach))
 
 

@@ -4,19 +4,19 @@ late fusion inside one network). Input rows are ``features.aligned_face``: the f
 Training-time augmentation lives in the network (active only when training): small shifts, contrast, random
 erasing of a patch, and mirroring. A mirrored crop is exact (the crop is symmetric about its vertical midline by
 construction); the mesh branch's features are mirrored with it by a fixed column permutation and sign flip
-(``meshfer.mirror``). With ``tta_flip`` the served network averages a face and its mirror image.
+(``meshfer.training.mirror``). With ``tta_flip`` the served network averages a face and its mirror image.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from meshfer.networks import network_class
+from meshfer.training.networks import network_class
 
 
 @network_class
 def model_class(base):
     """The aligned-face network's registered tf-keras class."""
-    from meshfer.networks import tensorflow
+    from meshfer.training.networks import tensorflow
 
     tf = tensorflow()
     layers = tf.keras.layers
@@ -107,7 +107,7 @@ def model_class(base):
 
 def build_model(n_classes: int, X: np.ndarray, params: dict):
     """A fresh network for ``aligned_face`` rows X, its mesh standardisation adapted to X."""
-    from meshfer.mirror import aligned_mesh_mirror
+    from meshfer.training.mirror import aligned_mesh_mirror
 
     size = params["image_size"]
     mesh_columns = X[:, size * size:]

@@ -1,9 +1,9 @@
 """What the Keras approaches share: seeding, the training loop, the sklearn-like wrapper, native storage, and the
 base of their model classes.
 
-Each network module (``NETWORKS``: ``meshfer.gnn``, ``meshfer.cnn``) provides ``model_class()`` (its registered
-tf-keras model class, made with :func:`network_class`) and ``build_model(n_classes, X, params)`` (a fresh model,
-adapted to X); optionally ``export_twin(model)``, the same function in layers ONNX can express.
+Each network module (``NETWORKS``: ``meshfer.training.gnn``, ``meshfer.training.cnn``) provides ``model_class()``
+(its registered tf-keras model class, made with :func:`network_class`) and ``build_model(n_classes, X, params)``
+(a fresh model, adapted to X); optionally ``export_twin(model)``, the same function in layers ONNX can express.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 assert os.environ.get("TF_USE_LEGACY_KERAS") == "1", "meshfer must be imported before TensorFlow"
 
 # Model kinds that are Keras networks, trained here and saved as .keras: kind -> module.
-NETWORKS = {"gnn": "meshfer.gnn", "cnn": "meshfer.cnn"}
+NETWORKS = {"gnn": "meshfer.training.gnn", "cnn": "meshfer.training.cnn"}
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from meshfer import mesh
-from meshfer.networks import network_class, rebuilt
+from meshfer.training.networks import network_class, rebuilt
 
 
 def adjacency(self_loops: bool = True):
@@ -33,7 +33,7 @@ def normalized_adjacency():
 @network_class
 def model_class(base):
     """The mesh graph network's registered tf-keras class."""
-    from meshfer.networks import tensorflow
+    from meshfer.training.networks import tensorflow
 
     tf = tensorflow()
     from spektral.layers import GCNConv, GCSConv

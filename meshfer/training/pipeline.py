@@ -13,14 +13,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from meshfer.card import ONNX_FILE, ModelCard, sha256_of
-from meshfer.estimators import KERAS_FILE, SKOPS_FILE, TrainedModel, build_estimator, fit_quietly, library_versions
-from meshfer.evaluate import confusion, confusion_rows
+from meshfer.training.estimators import (KERAS_FILE, SKOPS_FILE, TrainedModel, build_estimator, fit_quietly,
+                                         library_versions)
+from meshfer.training.evaluate import confusion, confusion_rows
 from meshfer.features import MeshBatch, compute_features, get_kind
 from meshfer.imageio import read_rgb
 from meshfer.labels import labels_for
-from meshfer.landmark_store import load_landmarks
+from meshfer.training.landmark_store import load_landmarks
 from meshfer.landmarker import DetectConfig
-from meshfer.networks import NETWORKS
+from meshfer.training.networks import NETWORKS
 from meshfer.runtime import InferenceModel, load_model
 from meshfer.scores import NO_FACE_INDEX, per_class_report, split_metrics
 
@@ -94,7 +95,7 @@ def fit(features: dict, approach: str, params: dict, task: str, detect: dict | N
     model_params = params["model"]
     start = time.perf_counter()
     if model_params["kind"] in NETWORKS:
-        from meshfer.networks import KerasClassifier, train_network
+        from meshfer.training.networks import KerasClassifier, train_network
 
         net, history = train_network(X, y, _x(features, val), features["y"][val], len(labels), model_params,
                                      live_dir=Path("metrics") / "training" / approach)
@@ -121,7 +122,7 @@ def fit(features: dict, approach: str, params: dict, task: str, detect: dict | N
 def export(model: TrainedModel, features: dict, directory: Path) -> ModelCard:
     """Write the trained model as ``model.onnx`` + card into ``directory``, and check on the validation and test
     faces that the file gives what the trained model gives (recorded on the card)."""
-    from meshfer.onnx_export import converter_versions, export_onnx, parity, save_onnx
+    from meshfer.training.export import converter_versions, export_onnx, parity, save_onnx
 
     directory.mkdir(parents=True, exist_ok=True)
     save_onnx(export_onnx(model, features["X"].shape[1:], calibration_rows(features)), directory / ONNX_FILE)

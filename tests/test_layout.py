@@ -1,0 +1,90 @@
+"""The folders show the architecture, and the rule behind them holds: nothing outside `meshfer/training/` imports the
+training wing or the training stack, so `pip install .` (without the [train] extra) runs all of it."""
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "meshfer"
+TRAINING = PACKAGE / "training"
+# Import names of what only `pip install "meshfer[train]"` brings (onnxruntime, serving's runtime, is not onnx).
+TRAINING_STACK = {"sklearn", "tensorflow", "keras", "tf_keras", "spektral", "mord", "skops", "dvc", "dvclive", "scipy",
+                  "yaml", "onnx", "skl2onnx", "tf2onnx", "albumentations", "joblib", "dask", "pyarrow"}
+
+
+def _package_of(path: Path) -> str:
+    """The dotted package a file's relative imports start from ("" outside the checkout)."""
+    if ROOT not in path.parents:
+        return ""
+    parts = path.relative_to(ROOT).parent.parts
+    return ".".join(parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside a function (relative imports resolved)."""
+    package = _package_of(path)
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def forbidden_imports(path: Path) -> list[str]:
+    return sorted(m for m in imported_modules(path)
+                  if m == "meshfer.training" or m.startswith("meshfer.training.") or m.split(".")[0] in TRAINING_STACK)
+
+
+SERVING_FILES = sorted(p for p in PACKAGE.rglob("*.py") if TRAINING not in p.parents)
+
+
+@pytest.mark.parametrize("path", SERVING_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_core_and_serving_never_import_training(path):
+    assert forbidden_imports(path) == [], f"{path.relative_to(ROOT)} imports the training wing or stack"
+
+
+def test_the_rule_is_checked_on_real_files():
+    # The walk must see the package: a moved folder would make the test above pass on nothing.
+    names = {p.stem for p in SERVING_FILES}
+    assert {"recognizer", "runtime", "video", "cli", "landmarker", "features", "card", "labels"} <= names
+    assert "meshfer.training.pipeline" in imported_modules(ROOT / "stages" / "train.py")
+
+
+def test_a_lazy_import_is_caught(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    from sklearn.svm import SVC\n    import meshfer.training.export\n")
+    assert forbidden_imports(sample) == ["meshfer.training.export", "sklearn.svm", "sklearn.svm.SVC"]
+
+
+def test_training_modules_live_in_the_training_folder():
+    training_only = {"datasets", "augment", "landmark_store", "estimators", "networks", "cnn", "gnn", "mirror",
+                     "pipeline", "export", "ensemble", "evaluate", "config"}
+    assert training_only <= {p.stem for p in TRAINING.glob("*.py")}
+    assert not training_only & {p.stem for p in PACKAGE.glob("*.py")}
+
+
+def test_stages_reach_the_package_not_each_other():
+    for path in sorted((ROOT / "stages").glob("*.py")):
+        assert not {m for m in imported_modules(path) if m.startswith("stages")}, path.name
+
+
+def test_importing_training_without_its_stack_says_how_to_get_it():
+    code = ("import importlib.util as util\n"
+            "real = util.find_spec\n"
+            "util.find_spec = lambda name, *a: None if name == 'sklearn' else real(name, *a)\n"
+            "import meshfer.training\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "missing: sklearn" in last and last.endswith('pip install "meshfer[train]"'), proc.stderr
