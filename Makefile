@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: venv data repro test bench clean-venv
+.PHONY: venv data repro quick promote test bench clean-venv
 
 venv: $(VENV)/.installed
 
@@ -19,6 +19,14 @@ data:
 
 repro: venv data
 	dvc repro
+
+# The whole pipeline as the DVC experiment `quick` on a small subset (params_quick.yaml): a few minutes.
+quick: venv data
+	python scripts/quick.py
+
+# The only way the package's models change: a full-data, up-to-date run's models/bundle/ -> meshfer/assets/models/.
+promote: venv
+	python -m meshfer.training.promote
 
 # Tests run without the research datasets too: what needs them is skipped, with the reason listed.
 test: venv

@@ -12,8 +12,7 @@ from bench.common import ROOT, landmark_only, write_result
 from meshfer.training.config import load_params
 from meshfer.training.ensemble import Stacked, choose, compare_on_validation, decide, final_proba
 from meshfer.labels import EXPRESSIONS
-from meshfer.training.pipeline import headline
-from meshfer.scores import split_metrics
+from meshfer.scores import headline, split_metrics
 
 
 def main() -> None:
@@ -28,10 +27,10 @@ def main() -> None:
     metrics = {}
     for split, mask in (("validation", stacked.split == "validation"), ("test", stacked.split == "test"),
                         ("test_unseen", (stacked.split == "test") & ~copies)):
-        metrics[split] = headline(split_metrics(stacked.y[mask], predicted[mask], EXPRESSIONS))
+        metrics[split] = split_metrics(stacked.y[mask], predicted[mask], EXPRESSIONS)
     print(members, combiner, metrics)
     write_result("landmark_only", {"command": "python -m bench.landmark_only", "candidates": candidates,
-                                   "members": members, "combiner": combiner, "metrics": metrics,
+                                   "members": members, "combiner": combiner, "metrics": headline(metrics),
                                    "validation_accuracy_compared": comparison.to_dict(orient="records")})
 
 

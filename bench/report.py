@@ -40,12 +40,13 @@ def results_table() -> str:
         metrics = _load(ROOT / "metrics" / f"{approach}.json")
         if not metrics:
             continue
-        val, test, unseen = (metrics.get(k, {}) for k in ("validation", "test", "test_unseen"))
+        val, test, unseen = (metrics.get(k, {}) for k in ("val", "test", "unseen"))
+        test_report = _load(ROOT / "metrics" / "reports" / f"{approach}.json").get("test", {})
         cost = costs.get(approach, {})
         name = f"**`{approach}`** (default)" if approach == default else f"`{approach}`"
-        rows.append(f"| {name} | {_pct(val.get('accuracy'))} | {_pct(test.get('accuracy'))} | "
-                    f"{_num(test.get('macro_f1'), 3)} | {_pct(unseen.get('accuracy'))} | "
-                    f"{_pct(test.get('no_face_rate'))} | {_num(cost.get('classify_ms_per_face_after_a_landmark_pass'), 2)} | "
+        rows.append(f"| {name} | {_pct(val.get('acc'))} | {_pct(test.get('acc'))} | "
+                    f"{_num(test_report.get('macro_f1'), 3)} | {_pct(unseen.get('acc'))} | "
+                    f"{_pct(test_report.get('no_face_rate'))} | {_num(cost.get('classify_ms_per_face_after_a_landmark_pass'), 2)} | "
                     f"{_size_mb(cost.get('model_mb'))} | {'yes' if approach in shipped else 'no'} |")
     peer = _load(RESULTS / "peer_fer.json").get("results", {})
     for mode, m in peer.items():
@@ -110,6 +111,30 @@ def robustness_table() -> str:
     return "\n".join([*rows, "", f"{bench['sample']}; `{bench['command']}`, {bench['seconds'] / 60:.0f} minutes."])
 
 
+def eyes_table() -> str:
+    """The eye model's test figures per source (metrics/reports/eyes.json) and across sources (bench.eyes_sources)."""
+    report = _load(ROOT / "metrics" / "reports" / "eyes.json")
+    if "by_source" not in report:
+        return "(run `dvc repro` with both eye sets)"
+    labels = list(report["test"]["per_class"])
+    rows = [f"| test split | faces | accuracy | MAE (steps) | {' | '.join(f'{n} recall' for n in labels)} |",
+            "|---|---|---|---|" + "---|" * len(labels)]
+    parts = {"both sources": report["test"], **report["by_source"]["test"]}
+    for name, m in parts.items():
+        recall = " | ".join(f"{_num(m['per_class'][n]['recall'], 2)} ({m['per_class'][n]['support']})" for n in labels)
+        rows.append(f"| {name} | {m['images']} | {_pct(m['accuracy'])} | {_num(m.get('mae_steps'), 3)} | {recall} |")
+    bench = _load(RESULTS / "eyes_sources.json")
+    if bench:
+        rows += ["", "| trained on (its training split) | scored on | accuracy | MAE | "
+                 f"{' | '.join(f'{n} recall' for n in labels)} |", "|---|---|---|---|" + "---|" * len(labels)]
+        for trained, scored in bench["cross_source"].items():
+            for where, m in scored.items():
+                recall = " | ".join(_num(m["recall"][n], 2) for n in labels)
+                rows.append(f"| {trained.removeprefix('trained on ')} | {where.removeprefix('test of ')} | "
+                            f"{_pct(m['accuracy'])} | {_num(m['mae_steps'], 3)} | {recall} |")
+    return "\n".join(rows)
+
+
 def _replace(text: str, name: str, block: str) -> str:
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     return re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{block}\n{end}", text, flags=re.S)
@@ -120,6 +145,7 @@ def main() -> None:
     text = _replace(readme.read_text(), "results", results_table())
     text = _replace(text, "speed", speed_table())
     text = _replace(text, "robustness", robustness_table())
+    text = _replace(text, "eyes", eyes_table())
     readme.write_text(text)
     print(results_table())
     print(speed_table())

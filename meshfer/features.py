@@ -177,7 +177,8 @@ def iris_measures(points: np.ndarray, side: str) -> np.ndarray:
 
 @feature_kind("eyes", version=1)
 def eyes(batch: MeshBatch, params: dict) -> np.ndarray:
-    """Per face: the left eye's features then the right eye's, (N, 2k), k = 2 (+3 iris, +3 blendshapes).
+    """Per face: the left eye's features then the right eye's, (N, 2k), k = 2 (+3 iris, +3 blendshapes, +4 brow
+    and cheek blendshapes with ``periocular``).
 
     ``params['combine']='mean'`` averages the two eyes instead, giving (N, k).
     """
@@ -189,6 +190,11 @@ def eyes(batch: MeshBatch, params: dict) -> np.ndarray:
         if params.get("blendshapes"):
             suffix = mesh.SUBJECT_SIDE[side].capitalize()
             names = [f"{prefix}{suffix}" for prefix in mesh.EYE_BLENDSHAPE_PREFIXES]
+            parts.append(batch.blendshapes[:, [mesh.BLENDSHAPE_NAMES.index(n) for n in names]])
+        if params.get("periocular"):
+            suffix = mesh.SUBJECT_SIDE[side].capitalize()
+            names = [*(f"{prefix}{suffix}" for prefix in mesh.PERIOCULAR_BLENDSHAPE_PREFIXES),
+                     *mesh.PERIOCULAR_BLENDSHAPES_BOTH_SIDES]
             parts.append(batch.blendshapes[:, [mesh.BLENDSHAPE_NAMES.index(n) for n in names]])
         per_eye.append(np.hstack(parts))
     if params.get("combine", "per_eye") == "mean":
@@ -225,6 +231,6 @@ def similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 def aligned_face(batch: MeshBatch, params: dict) -> np.ndarray:
     """Pixels and mesh side by side, for a network with an image and a mesh branch:
     (N, size * size + mesh columns) = the flattened aligned gray crop, then the ``params['mesh']`` features."""
-    size = params.get("size", 48)
+    size = params.get("crop_px", 48)
     crops = aligned_crops(batch, size, params.get("eye_x", 0.3), params.get("eye_y", 0.38))
     return np.hstack([crops.reshape(len(batch), -1), compute_features(batch, params["mesh"])])

@@ -21,6 +21,7 @@ import meshfer  # noqa: F401  (sets the logging environment before MediaPipe loa
 from meshfer._native import mediapipe, quiet_native_logs, vision
 from meshfer.card import sha256_of
 from meshfer.imageio import to_rgb
+from meshfer.mesh import N_LANDMARKS
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,6 @@ MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff
 MODEL_URL = (
     "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task"
 )
-N_LANDMARKS = 478
 N_BLENDSHAPES = 52
 # Changes with any change to how detect() prepares images or picks faces, so cached landmarks made the old way are
 # not reused: 2 = strict then lenient passes, denoise retry, padding only for images that are upscaled.

@@ -34,6 +34,10 @@ EYE_LID_MIDPOINTS: dict[str, tuple[int, int]] = {"left": (159, 145), "right": (3
 IRIS: dict[str, tuple[int, tuple[int, int, int, int]]] = {"left": (468, (469, 470, 471, 472)),
                                                           "right": (473, (474, 475, 476, 477))}
 EYE_BLENDSHAPE_PREFIXES: tuple[str, ...] = ("eyeBlink", "eyeSquint", "eyeWide")
+# Around the eye: the brow above it and the cheek below it move the lids (raised brows open them, a cheek squint
+# narrows them), per side, and the inner brows of both.
+PERIOCULAR_BLENDSHAPE_PREFIXES: tuple[str, ...] = ("browDown", "browOuterUp", "cheekSquint")
+PERIOCULAR_BLENDSHAPES_BOTH_SIDES: tuple[str, ...] = ("browInnerUp",)
 # The mesh's "left" eye contour (33..133) lies on the image's left: the subject's right eye. Blendshape names
 # (eyeBlinkLeft, ...) and meshfer's outputs (left_eye, ...) speak of the subject's own eyes.
 SUBJECT_SIDE: dict[str, str] = {"left": "right", "right": "left"}

@@ -14,6 +14,7 @@ import numpy as np
 
 from meshfer.card import CARD_FILE, ONNX_FILE, EnsembleCard, ModelCard, ModelLoadError, read_card, sha256_of
 from meshfer.features import MeshBatch, compute_features
+from meshfer.scores import validation_accuracy
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +142,7 @@ def default_approach(models_dir: str | Path) -> str:
     candidates = available_approaches(root)
     if not candidates:
         raise ModelLoadError(f"no expression model in {root}")
-    return max(candidates, key=lambda a: read_card(root / a / CARD_FILE).metrics.get("validation", {})
-               .get("accuracy", 0.0))
+    return max(candidates, key=lambda a: validation_accuracy(read_card(root / a / CARD_FILE).metrics))
 
 
 def load_expression_model(models_dir: str | Path, approach: str, threads: int = 1) -> ExpressionModel:

@@ -62,3 +62,23 @@ def per_class_report(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[st
 
 def _r(value: float) -> float:
     return round(float(value), 4)
+
+
+# The headline figures: what `dvc metrics show` lists for each approach and a bundled card carries: accuracy on
+# validation (what every choice is made on), test, and the test images that are not copies of training images (and
+# the eyes' mean error in ordinal steps, which grows as the model gets worse). Few and short, so that a sweep's
+# `dvc exp show` and every approach's `dvc metrics show` fit a 160-column terminal; the rest is in metrics/reports/.
+HEADLINE_SPLITS = {"validation": "val", "test": "test", "test_unseen": "unseen"}
+HEADLINE_SCORES = {"accuracy": "acc", "mae_steps": "mae"}
+HEADLINE_PER_SPLIT = {"validation": ("accuracy",), "test": ("accuracy", "mae_steps"), "test_unseen": ("accuracy",)}
+
+
+def headline(scores_by_split: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """The headline of ``split_metrics`` results keyed by split (validation, test, test_unseen)."""
+    return {short: {HEADLINE_SCORES[key]: scores[key] for key in HEADLINE_PER_SPLIT[split] if key in scores}
+            for split, short in HEADLINE_SPLITS.items() if (scores := scores_by_split.get(split))}
+
+
+def validation_accuracy(headline_metrics: dict) -> float:
+    """The figure every choice between approaches is made on."""
+    return headline_metrics.get("val", {}).get("acc", 0.0)

@@ -25,4 +25,5 @@ link() {  # name, environment variable, folder under ../shared/datasets, require
 }
 link fer2013 MESHFER_DATA fer2013 1
 link eyes MESHFER_EYES_DATA eyes 0
+link eyes_fer MESHFER_EYES_FER_DATA eyes_fer 0
 exit $status

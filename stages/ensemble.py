@@ -8,11 +8,11 @@ import pandas as pd
 from meshfer.card import ONNX_FILE, EnsembleCard, sha256_of
 from meshfer.training.config import load_params, serving_dir, setup_logging, write_json
 from meshfer.training.ensemble import Stacked, choose, compare_on_validation, decide, export_stacker, final_proba
-from meshfer.training.evaluate import confusion, confusion_rows
+from meshfer.training.evaluate import confusion, confusion_rows, save_confusion_png
 from meshfer.labels import EXPRESSIONS
 from meshfer.training.export import save_onnx
-from meshfer.training.pipeline import DEDUPLICATED, headline
-from meshfer.scores import per_class_report, split_metrics
+from meshfer.training.pipeline import DEDUPLICATED
+from meshfer.scores import headline, per_class_report, split_metrics
 
 
 def main() -> None:
@@ -25,31 +25,35 @@ def main() -> None:
     proba, stacker = final_proba(stacked, members, combiner, params)
     y_pred = decide(proba)
     copies = tables[members[0]]["copy_of_training_image"].to_numpy(bool)
-    metrics, report = {}, {}
+    scores, report = {}, {}
     for split, mask in (("validation", stacked.split == "validation"), ("test", stacked.split == "test"),
                         (DEDUPLICATED, (stacked.split == "test") & ~copies)):
-        full = split_metrics(stacked.y[mask], y_pred[mask], EXPRESSIONS)
-        metrics[split] = headline(full)
+        scores[split] = full = split_metrics(stacked.y[mask], y_pred[mask], EXPRESSIONS)
         report[split] = {**full, "per_class": per_class_report(stacked.y[mask], y_pred[mask], EXPRESSIONS),
                          "confusion": confusion(stacked.y[mask], y_pred[mask], EXPRESSIONS).to_dict(orient="index")}
+    metrics = headline(scores)
     out = serving_dir("ensemble")
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     card = EnsembleCard(approach="ensemble", task="expression", labels=list(EXPRESSIONS), members=members,
-                        params=params, metrics={"validation": metrics["validation"]},
+                        params=params, metrics={"val": metrics["val"]},
                         selection={"chosen_by": "validation accuracy (stacking cross-fitted)",
                                    "compared": comparison.to_dict(orient="records")})
     if stacker is not None:
         save_onnx(export_stacker(stacker, len(members)), out / ONNX_FILE)
         card.combiner, card.file_sha256 = ONNX_FILE, sha256_of(out / ONNX_FILE)
     card.write(out)
-    write_json(Path("metrics") / "ensemble.json", metrics)
+    # The choice as well as its scores, so that `dvc exp show` lists it beside them.
+    write_json(Path("metrics") / "ensemble.json", {**metrics, "members": "+".join(members),
+                                                   "combiner": "mean" if stacker is None else "stacking"})
     write_json(Path("metrics") / "reports" / "ensemble.json",
                {"members": members, "combiner": "mean" if stacker is None else "stacking", **report,
                 "validation_accuracy_compared": comparison.to_dict(orient="records")})
     test = stacked.split == "test"
     confusion_rows(stacked.y[test], y_pred[test], EXPRESSIONS).to_csv(Path("metrics") / "confusion" / "ensemble.csv",
                                                                       index=False)
+    save_confusion_png(pd.DataFrame.from_dict(report["test"]["confusion"], orient="index"),
+                       Path("metrics") / "confusion" / "ensemble.png", "ensemble — test")
 
 
 if __name__ == "__main__":

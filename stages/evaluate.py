@@ -6,7 +6,7 @@ import pandas as pd
 
 from meshfer.card import CARD_FILE, ModelCard
 from meshfer.training.config import load_features, serving_dir, stage_args, write_json
-from meshfer.training.evaluate import save_confusion_png
+from meshfer.training.evaluate import by_source, save_confusion_png
 from meshfer.training.pipeline import evaluate
 from meshfer.runtime import load_model
 
@@ -18,7 +18,10 @@ def main() -> None:
     card = ModelCard.read(serving_dir(approach) / CARD_FILE)
     metrics_dir = Path("metrics")
     write_json(metrics_dir / f"{approach}.json", metrics)
-    write_json(metrics_dir / "reports" / f"{approach}.json", {**report, "export_parity": card.export.get("parity")})
+    # A dataset of several folders (sources) is reported per source too: a model can learn the source, not the label.
+    sources = by_source(predictions, card.labels, ordinal=card.task == "eyes")
+    write_json(metrics_dir / "reports" / f"{approach}.json", {**report, "export_parity": card.export.get("parity"),
+                                                               **({"by_source": sources} if sources else {})})
     (metrics_dir / "confusion").mkdir(parents=True, exist_ok=True)
     test_rows.to_csv(metrics_dir / "confusion" / f"{approach}.csv", index=False)
     last = [split for split in ("validation", "test") if split in report][-1]

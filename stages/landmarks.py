@@ -1,9 +1,9 @@
-"""Stage `landmarks@<dataset>`: one cached MediaPipe pass over every image; coverage to metrics/."""
+"""Stage `landmarks@<dataset>`: one cached MediaPipe pass over every image; coverage to metrics/reports/."""
 from pathlib import Path
 
 import pandas as pd
 
-from meshfer.training.config import load_params, stage_args, write_json
+from meshfer.training.config import load_params, project_root, stage_args, write_json
 from meshfer.training.landmark_store import coverage_by_label, coverage_report, run_landmark_pass
 from meshfer.landmarker import DetectConfig
 
@@ -20,13 +20,12 @@ def main() -> None:
         backend=params["backend"],
         chunk_size=params["chunk_size"],
         scheduler_address=params.get("scheduler_address") or None,
+        # Not an output: detections of every image and setting seen, shared with queued experiments' copies.
+        cache_dir=project_root() / "data" / dataset / "landmarks_cache",
     )
     originals = index[~index["augmented"]]
+    # The share of faces found per split is each approach's no-face rate (metrics/<approach>.json); the detail here.
     report = coverage_report(originals)
-    # Headline: the share of original images (no augmented copies) in which a face was found, per split.
-    write_json(Path("metrics") / "landmarks" / f"{dataset}.json",
-               {"face_found": {split: report[f"{split}_coverage"] for split in ("train", "validation", "test")
-                               if f"{split}_coverage" in report} | {"all": report["coverage"]}})
     write_json(Path("metrics") / "reports" / f"landmarks_{dataset}.json",
                {"originals": report, "with_augmented": coverage_report(index),
                 "coverage_by_label": coverage_by_label(originals),

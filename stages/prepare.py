@@ -1,8 +1,11 @@
-"""Stage `prepare@<dataset>`: index the labelled images into data/<dataset>/prepared/manifest.parquet."""
+"""Stage `prepare@<dataset>`: index the labelled images of every folder of the dataset (`root`, `more_roots`), each
+split on its own, into data/<dataset>/prepared/manifest.parquet."""
 from pathlib import Path
 
+import pandas as pd
+
 from meshfer.training.config import load_params, stage_args, write_json
-from meshfer.training.datasets import DatasetError, read_dataset
+from meshfer.training.datasets import DatasetError, dataset_roots, read_dataset
 
 
 def main() -> None:
@@ -10,12 +13,16 @@ def main() -> None:
     params = load_params()["datasets"][dataset]
     out = Path("data") / dataset / "prepared"
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        manifest, report = read_dataset(Path(params["root"]), params, out)
-    except DatasetError as err:
-        raise SystemExit(f"prepare@{dataset}: {err}\n{params['where_to_get_it']}") from None
-    manifest.to_parquet(out / "manifest.parquet", index=False)
-    write_json(out / "report.json", report.to_dict())
+    manifests, reports = [], {}
+    for root in dataset_roots(params):
+        try:
+            manifest, report = read_dataset(Path(root["root"]), params, out)
+        except DatasetError as err:
+            raise SystemExit(f"prepare@{dataset}: {err}\n{root['where_to_get_it']}") from None
+        manifests.append(manifest)
+        reports[root["root"]] = report.to_dict()
+    pd.concat(manifests, ignore_index=True).to_parquet(out / "manifest.parquet", index=False)
+    write_json(out / "report.json", reports)
 
 
 if __name__ == "__main__":

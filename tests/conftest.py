@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 import meshfer  # noqa: F401  (the logging environment, before TensorFlow or MediaPipe load)
@@ -38,6 +37,11 @@ def fer_root() -> Path:
 @pytest.fixture(scope="session")
 def eyes_root() -> Path:
     return dataset_root("eyes", "MESHFER_EYES_DATA")
+
+
+@pytest.fixture(scope="session")
+def eyes_fer_root() -> Path:
+    return dataset_root("eyes_fer", "MESHFER_EYES_FER_DATA")
 
 
 @pytest.fixture(scope="session")
@@ -164,26 +168,10 @@ def run_ok(args, cwd, env):
     return proc.stdout
 
 
-def subset_params(params: dict) -> dict:
-    """params.yaml for a quick run: 10 images per split and label, small models, few epochs."""
-    for name in ("fer", "eyes"):
-        params["datasets"][name]["max_per_label"] = 10
-        params["datasets"][name]["landmarks"]["chunk_size"] = 32
-    params["datasets"]["fer"]["augment"]["target_per_class"] = 14
-    for approach in params["approaches"]:
-        model = params[approach]["model"]
-        if model.get("pca_components"):
-            model.update(pca_components=min(20, model["pca_components"]))
-    params["gnn"]["model"].update(epochs=1, channels=[8], dense_units=16)
-    params["mesh_hgb"]["model"].update(max_iter=20)
-    params["aligned_cnn"]["model"].update(epochs=2, filters=[4, 8], dense_units=16)
-    params["ensemble"]["folds"] = 3
-    return params
-
-
 @pytest.fixture(scope="session")
-def pipeline_project(tmp_path_factory, fer_root, eyes_root):
-    """The whole pipeline, run by `dvc repro` on a subset chosen through params, in a copy of this repository."""
+def pipeline_project(tmp_path_factory, fer_root, eyes_root, eyes_fer_root):
+    """The whole pipeline on the quick subset, run as `make quick` runs it (the DVC experiment `quick`, on top of
+    the committed params.yaml), in a copy of this repository."""
     dest = tmp_path_factory.mktemp("project")
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
                            text=True, check=True).stdout.splitlines()
@@ -196,12 +184,11 @@ def pipeline_project(tmp_path_factory, fer_root, eyes_root):
     (dest / "data" / "raw").mkdir(parents=True)
     os.symlink(fer_root.resolve(), dest / "data" / "raw" / "fer2013")
     os.symlink(eyes_root.resolve(), dest / "data" / "raw" / "eyes")
-    params = subset_params(yaml.safe_load((dest / "params.yaml").read_text()))
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    os.symlink(eyes_fer_root.resolve(), dest / "data" / "raw" / "eyes_fer")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "COLUMNS": "160"}
     env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
     run_ok(["git", "init", "-q"], dest, env)
     run_ok(["git", "add", "-A"], dest, env)
-    run_ok(["git", "commit", "-qm", "subset"], dest, env)
-    first = run_ok([sys.executable, "-m", "dvc", "repro"], dest, env)
+    run_ok(["git", "commit", "-qm", "full params, as a user's clone has them"], dest, env)
+    first = run_ok([sys.executable, "scripts/quick.py"], dest, env)  # `make quick`, without the venv step
     return dest, env, first

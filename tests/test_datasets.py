@@ -100,3 +100,64 @@ def test_subset_is_fixed_per_label(tmp_path, mini_fer_sample, fer_params):
     _copy_tree(mini_fer_sample, tmp_path / "fer")
     manifest, _ = read_dataset(tmp_path / "fer", {**fer_params, "max_per_label": 1}, tmp_path / "out")
     assert manifest.groupby(["split", "label"]).size().max() == 1
+
+
+def _eye_root(root, mini_fer_sample, prefix: str, sources: list[str] | None = None):
+    """A label-folder root of eye states made from the fixture crops (labels mean nothing), with labels.csv."""
+    rows = []
+    for i, src in enumerate(mini_fer_sample[:24]):
+        label = ("wide", "open", "narrowed", "closed")[i % 4]
+        rel = f"eye_{label}/{prefix}_{i:02d}.jpg"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, root / rel)
+        rows.append((rel, label, sources[i] if sources else f"train/x/Training_{prefix}{i}.jpg"))
+    pd.DataFrame(rows, columns=["file", "label", "source_path"]).to_csv(root / "labels.csv", index=False)
+
+
+def test_several_roots_are_split_each_on_its_own_and_fer_test_faces_never_enter(tmp_path, mini_fer_sample):
+    import subprocess
+    import sys
+
+    import yaml
+
+    project = tmp_path / "project"
+    (project / "stages").mkdir(parents=True)
+    _eye_root(project / "a", mini_fer_sample, "a")
+    fer_sources = [f"train/happy/Training_{i}.jpg" for i in range(24)]
+    fer_sources[3], fer_sources[7] = "test/happy/PrivateTest_1.jpg", "train/sad/PublicTest_2.jpg"
+    _eye_root(project / "b", mini_fer_sample, "b", fer_sources)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    eyes = params["datasets"]["eyes"]
+    eyes["root"] = "a"
+    eyes["more_roots"] = [{**eyes["more_roots"][0], "root": "b"}]
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {"PYTHONPATH": str(ROOT), "PATH": ""}
+    for stage in ("locate", "prepare"):
+        proc = subprocess.run([sys.executable, "-m", f"stages.{stage}", "eyes"], cwd=project, env=env,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    manifest = pd.read_parquet(project / "data" / "eyes" / "prepared" / "manifest.parquet")
+    report = yaml.safe_load((project / "data" / "eyes" / "prepared" / "report.json").read_text())
+    from_b = manifest["path"].str.startswith("b/")
+    assert from_b.sum() == 22 and (~from_b).sum() == 24  # two FER test faces left out of b
+    assert report["b"]["excluded_test_sources"] == ["eye_closed/b_03.jpg", "eye_closed/b_07.jpg"]
+    for part in (manifest[from_b], manifest[~from_b]):  # each root has all three splits of its own
+        assert set(part["split"]) == {"train", "validation", "test"}
+    source = yaml.safe_load((project / "data" / "eyes" / "source.json").read_text())
+    assert [r["root"] for r in source["roots"]] == ["a", "b"] and source["roots"][1]["files"] == 25
+
+
+def test_a_missing_second_root_names_its_variable(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["datasets"]["eyes"].update(root=str(tmp_path), more_roots=[
+        {**params["datasets"]["eyes"]["more_roots"][0], "root": "nowhere"}])
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = subprocess.run([sys.executable, "-m", "stages.locate", "eyes"], cwd=tmp_path, capture_output=True,
+                          text=True, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert "locate@eyes: no dataset at nowhere" in proc.stderr and "MESHFER_EYES_FER_DATA" in proc.stderr

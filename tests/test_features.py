@@ -111,7 +111,7 @@ def test_aligned_face_levels_the_eyes_and_appends_the_mesh(real_meshes, mini_fer
     for col in (0.3 * 48, 0.7 * 48):
         patch = crop[int(0.38 * 48) - 2:int(0.38 * 48) + 3, int(col) - 2:int(col) + 3]
         assert patch.max() > 0, "an eye centre left its target"
-    params = {"kind": "aligned_face", "size": 32, "mesh": {"kind": "aligned_mesh", "dims": 2}}
+    params = {"kind": "aligned_face", "crop_px": 32, "mesh": {"kind": "aligned_mesh", "dims": 2}}
     X = compute_features(MeshBatch(face.points[None], face.blendshapes[None], face.pose[None], [image]), params)
     assert X.shape == (1, 32 * 32 + 478 * 2 + 52) and 0 <= X[0, :1024].min() and X[0, :1024].max() <= 1
 

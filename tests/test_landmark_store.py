@@ -1,3 +1,4 @@
+import os
 
 import numpy as np
 import pandas as pd
@@ -39,36 +40,58 @@ def test_records_faces_and_failures(reference, manifest):
 
 
 def test_resume_after_interruption_gives_identical_output(manifest, reference, tmp_path):
-    run_landmark_pass(manifest, tmp_path, CONFIG, n_jobs=2, chunk_size=8)
-    parts = sorted((tmp_path / "parts").glob("*/*.npz"))
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    run_landmark_pass(manifest, out, CONFIG, n_jobs=2, chunk_size=8, cache_dir=cache)
+    parts = sorted(cache.glob("*/*.npz"))
     assert len(parts) == 3
     parts[1].unlink()  # as if the run had been killed before this chunk finished
-    (parts[0].parent / ".deadbeef.tmp.npz").write_bytes(b"half-written")
-    run_landmark_pass(manifest, tmp_path, CONFIG, n_jobs=1, chunk_size=8)
-    resumed = load_landmarks(tmp_path)
+    (parts[0].parent / f".deadbeef.{os.getpid()}.tmp.npz").write_bytes(b"half-written")
+    run_landmark_pass(manifest, out, CONFIG, n_jobs=1, chunk_size=8, cache_dir=cache)
+    resumed = load_landmarks(out)
     pd.testing.assert_frame_equal(resumed.index, reference.index)
     np.testing.assert_array_equal(resumed.points, reference.points)
-    assert not list(tmp_path.glob("parts/*/.*.tmp.npz"))
+    assert not list(cache.glob("*/.*.tmp.npz"))
+
+
+def test_output_depends_on_the_manifest_not_on_what_the_cache_holds(manifest, tmp_path):
+    """An interrupted experiment on other images (or other settings) leaves detections in the cache; a later run
+    must write the same bytes as a run from an empty cache, or DVC would see a changed output."""
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    run_landmark_pass(manifest.iloc[:12], out, CONFIG, n_jobs=1, chunk_size=4, cache_dir=cache)
+    run_landmark_pass(manifest.iloc[8:], out, DetectConfig(num_faces=1, pad_fraction=0.1), n_jobs=1,
+                      cache_dir=cache)
+    run_landmark_pass(manifest.iloc[4:], out, CONFIG, n_jobs=1, chunk_size=3, cache_dir=cache)
+    clean = tmp_path / "clean"
+    run_landmark_pass(manifest.iloc[4:], clean, CONFIG, n_jobs=1, chunk_size=8, cache_dir=tmp_path / "empty")
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in clean.iterdir()) == \
+        ["arrays.npz", "index.parquet"]
+    for name in ("arrays.npz", "index.parquet"):
+        assert (out / name).read_bytes() == (clean / name).read_bytes(), name
 
 
 def test_cache_hit_does_not_rerun_detection(manifest, tmp_path, monkeypatch):
-    run_landmark_pass(manifest, tmp_path, CONFIG, n_jobs=1)
+    run_landmark_pass(manifest, tmp_path / "out", CONFIG, n_jobs=1)
     import meshfer.training.landmark_store as store
 
     monkeypatch.setattr(store, "detect_files", lambda *a, **k: pytest.fail("detected again"))
-    run_landmark_pass(manifest, tmp_path, CONFIG, n_jobs=1)
+    run_landmark_pass(manifest, tmp_path / "out", CONFIG, n_jobs=1)
 
 
-def test_changed_config_invalidates_cache(manifest, tmp_path):
+def test_changed_config_detects_again(manifest, tmp_path, monkeypatch):
     small = manifest.iloc[:3]
-    run_landmark_pass(small, tmp_path, CONFIG, n_jobs=1)
-    run_landmark_pass(small, tmp_path, DetectConfig(num_faces=1, pad_fraction=0.1), n_jobs=1)
-    assert len(list((tmp_path / "parts").iterdir())) == 1
+    run_landmark_pass(small, tmp_path / "out", CONFIG, n_jobs=1)
+    import meshfer.training.landmark_store as store
+
+    calls = []
+    real = store.detect_files
+    monkeypatch.setattr(store, "detect_files", lambda paths, *a, **k: calls.append(len(paths)) or real(paths, *a, **k))
+    run_landmark_pass(small, tmp_path / "out", DetectConfig(num_faces=1, pad_fraction=0.1), n_jobs=1)
+    assert calls == [3] and len(list((tmp_path / "out_cache").iterdir())) == 2
 
 
 def test_dask_backend_matches_default(manifest, reference, tmp_path):
-    run_landmark_pass(manifest, tmp_path, CONFIG, n_jobs=2, backend="dask", chunk_size=8)
-    on_dask = load_landmarks(tmp_path)
+    run_landmark_pass(manifest, tmp_path / "out", CONFIG, n_jobs=2, backend="dask", chunk_size=8)
+    on_dask = load_landmarks(tmp_path / "out")
     pd.testing.assert_frame_equal(on_dask.index, reference.index)
     np.testing.assert_array_equal(on_dask.points, reference.points)
 
@@ -91,11 +114,11 @@ def test_killed_run_resumes_to_identical_output(manifest, reference, tmp_path):
     )
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(out.glob("parts/*/*.npz"))) < 2:
+    while time.time() < deadline and len(list(tmp_path.glob("out_cache/*/*.npz"))) < 2:
         time.sleep(0.05)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    written = len(list(out.glob("parts/*/*.npz")))
+    written = len(list(tmp_path.glob("out_cache/*/*.npz")))
     assert 2 <= written < 11, written  # killed mid-way: some chunks done, not all
     run_landmark_pass(manifest, out, CONFIG, n_jobs=1, chunk_size=2)
     resumed = load_landmarks(out)

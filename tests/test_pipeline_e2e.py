@@ -1,25 +1,27 @@
-"""The whole DVC pipeline on a small, fixed subset chosen through params: what `dvc repro` does for a user."""
+"""The whole DVC pipeline on the quick subset (`make quick`): what `dvc repro` does for a user."""
 import hashlib
 import json
+import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from tests.conftest import run_ok
+from tests.conftest import ROOT, run_ok
 
-APPROACHES = ("pca_svm", "blendshape_svm", "gnn", "mesh_svm", "mesh_hgb", "aligned_cnn", "eyes")
+# Every approach params.yaml lists: a new one is checked here without a change to this file.
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+APPROACHES = tuple(PARAMS["approaches"])
+EYES = tuple(a for a, d in PARAMS["approaches"].items() if PARAMS["datasets"][d]["task"] == "eyes")
 
 
 def test_every_approach_is_exported_checked_and_scored(pipeline_project):
     dest, _, _ = pipeline_project
     for approach in APPROACHES:
         metrics = json.loads((dest / "metrics" / f"{approach}.json").read_text())
-        for split in ("validation", "test"):
-            m = metrics[split]
-            assert set(m) >= {"accuracy", "macro_f1", "no_face_rate"} and 0 <= m["accuracy"] <= 1
-        assert ("mae_steps" in metrics["test"]) == (approach == "eyes")
+        assert set(metrics["val"]) == {"acc"} and 0 <= metrics["val"]["acc"] <= 1
+        assert set(metrics["test"]) == {"acc"} | ({"mae"} if approach in EYES else set())
         served = dest / "models" / "serving" / approach
         card = json.loads((served / "card.json").read_text())
         assert card["format"] == "model.onnx" and card["labels"] and card["data"]["train_faces"] > 0
@@ -32,23 +34,62 @@ def test_every_approach_is_exported_checked_and_scored(pipeline_project):
             if not quantized:
                 assert abs(check["accuracy_exported"] - check["accuracy_trained"]) <= 0.001, (approach, split, check)
         report = json.loads((dest / "metrics" / "reports" / f"{approach}.json").read_text())
-        assert report["test"]["images"] > 0 and "per_class" in report["test"] and report["export_parity"]
+        assert {"macro_f1", "no_face_rate", "per_class"} <= set(report["test"]) and report["test"]["images"] > 0
+        assert report["export_parity"]
         assert (dest / "metrics" / "confusion" / f"{approach}.csv").read_text().startswith("actual,predicted")
         assert (dest / "metrics" / "confusion" / f"{approach}.png").stat().st_size > 0
-    for network in ("gnn", "aligned_cnn"):
-        assert (dest / "metrics" / "training" / network / "plots" / "metrics" / "eval" / "accuracy.tsv").is_file()
+    for approach in APPROACHES:  # dvclive's record of every approach's training, a network's per epoch
+        curves = dest / "metrics" / "training" / approach / "plots" / "metrics"
+        assert (curves / "eval" / "accuracy.tsv").is_file() and (curves / "train" / "accuracy.tsv").is_file()
+    for network in (a for a in APPROACHES if PARAMS[a]["model"]["kind"] in ("gnn", "cnn")):
+        assert (dest / "metrics" / "training" / network / "plots" / "metrics" / "train" / "lr.tsv").is_file()
 
 
-def test_the_package_gets_the_shipped_models_with_their_metrics(pipeline_project):
+def test_a_subset_run_never_touches_the_package_models(pipeline_project):
+    dest, env, _ = pipeline_project
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    assert params["datasets"]["fer"]["max_per_label"] > 0  # the quick experiment's values are in the workspace
+    assert run_ok(["git", "status", "--porcelain", "meshfer/assets"], dest, env) == ""
+    bundle = dest / "models" / "bundle"
+    assert sorted(p.name for p in bundle.iterdir()) == sorted(params["serving"]["bundled"])
+    for approach in params["serving"]["bundled"]:
+        card = json.loads((bundle / approach / "card.json").read_text())
+        assert card["metrics"] == json.loads((dest / "metrics" / f"{approach}.json").read_text())
+    proc = subprocess.run([sys.executable, "-m", "meshfer.training.promote"], cwd=dest, env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and proc.stdout == "", proc
+    assert proc.stderr.count("\n") == 1 and "not a full-data run: datasets.fer.max_per_label is 20" in proc.stderr
+    assert run_ok(["git", "status", "--porcelain", "meshfer/assets"], dest, env) == ""
+
+
+def test_promote_copies_a_run_and_picks_the_default_on_validation(pipeline_project, tmp_path):
+    from meshfer.training.promote import promote
+
+    dest, _, _ = pipeline_project
+    bundled = yaml.safe_load((dest / "params.yaml").read_text())["serving"]["bundled"]
+    default = promote(bundled, source=dest / "models" / "bundle", dest=tmp_path / "models")
+    serving = json.loads((tmp_path / "models" / "serving.json").read_text())
+    assert serving["default_approach"] == default == max(serving["validation_accuracy"],
+                                                         key=serving["validation_accuracy"].get)
+    for approach in bundled:
+        run = {p.name: p.read_bytes() for p in (dest / "models" / "bundle" / approach).iterdir()}
+        assert {p.name: p.read_bytes() for p in (tmp_path / "models" / approach).iterdir()} == run
+
+
+def test_a_dataset_of_several_folders_is_reported_per_folder(pipeline_project):
     dest, _, _ = pipeline_project
     params = yaml.safe_load((dest / "params.yaml").read_text())
-    bundle = dest / "meshfer" / "assets" / "models"
-    assert sorted(p.name for p in bundle.iterdir() if p.is_dir()) == sorted(params["serving"]["bundled"])
-    serving = json.loads((bundle / "serving.json").read_text())
-    shipped = {a: json.loads((bundle / a / "card.json").read_text()) for a in params["serving"]["bundled"]}
-    assert serving["default_approach"] == max(serving["validation_accuracy"], key=serving["validation_accuracy"].get)
-    for approach, card in shipped.items():
-        assert card["metrics"] == json.loads((dest / "metrics" / f"{approach}.json").read_text())
+    for approach, dataset in params["approaches"].items():
+        roots = [params["datasets"][dataset]["root"], *(r["root"] for r in params["datasets"][dataset]["more_roots"])]
+        report = json.loads((dest / "metrics" / "reports" / f"{approach}.json").read_text())
+        if len(roots) == 1:
+            assert "by_source" not in report
+            continue
+        for split in ("validation", "test"):
+            parts = report["by_source"][split]
+            assert sorted(parts) == sorted(roots), parts
+            assert sum(p["images"] for p in parts.values()) == report[split]["images"]
+            assert all(set(p["per_class"]) == set(report[split]["per_class"]) for p in parts.values())
 
 
 def test_augmented_copies_stay_in_train(pipeline_project):
@@ -61,32 +102,48 @@ def test_augmented_copies_stay_in_train(pipeline_project):
                                                                                    "source"])
 
 
-def test_second_repro_is_a_no_op(pipeline_project):
+def test_second_repro_only_checks_the_data(pipeline_project):
     dest, env, _ = pipeline_project
     out = run_ok([sys.executable, "-m", "dvc", "repro"], dest, env)
-    assert "Running stage" not in out and "up to date" in out
+    ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
+    assert ran == sorted(f"locate@{d}" for d in PARAMS["datasets"]), out  # always run; nothing after them
 
 
-def test_metrics_show_is_narrow_and_lists_every_approach(pipeline_project):
+def test_metrics_show_fits_160_columns_and_lists_every_approach(pipeline_project):
     dest, env, _ = pipeline_project
     shown = json.loads(run_ok([sys.executable, "-m", "dvc", "metrics", "show", "--json"], dest, env))
     files = json.dumps(shown)
     for approach in (*APPROACHES, "ensemble"):
         assert f"metrics/{approach}.json" in files
     table = run_ok([sys.executable, "-m", "dvc", "metrics", "show"], dest, env)
-    assert len(table.splitlines()[0].split()) <= 16, table.splitlines()[0]  # headline columns only
+    assert max(map(len, table.splitlines())) <= 160, table
+    assert "members" in table.splitlines()[0] and "val.acc" in table.splitlines()[0]
 
 
-def test_plots_are_titled_and_pair_training_with_validation(pipeline_project):
+def test_plots_are_declared_and_the_confusion_puts_actual_on_rows(pipeline_project):
     dest, env, _ = pipeline_project
     run_ok([sys.executable, "-m", "dvc", "plots", "show", "--json", "-o", str(dest / "dvc_plots")], dest, env)
-    dvc_yaml = yaml.safe_load((dest / "dvc.yaml").read_text())
-    ids = [next(iter(plot)) for plot in dvc_yaml["plots"]]
-    assert "aligned_cnn — accuracy per epoch" in ids and all(".tsv" not in i for i in ids)
-    pairs = [next(iter(plot.values()))["y"] for plot in dvc_yaml["plots"]]
-    assert all(any("/train/" in f for f in y) and any("/eval/" in f for f in y) for y in pairs)
+    shown = json.loads(run_ok([sys.executable, "-m", "dvc", "plots", "show", "--json"], dest, env))
+    names = set(shown["data"])
+    for approach in (*APPROACHES, "ensemble"):
+        assert f"metrics/confusion/{approach}.png" in names and f"metrics/confusion/{approach}.csv" in names
+    for approach in APPROACHES:
+        assert any(n.startswith(f"metrics/training/{approach}/plots/metrics/eval/accuracy") for n in names), names
+    stages = yaml.safe_load((dest / "dvc.yaml").read_text())["stages"]
+    confusion = stages["evaluate"]["do"]["plots"][0]["metrics/confusion/${key}.csv"]
+    assert (confusion["x"], confusion["y"]) == ("predicted", "actual") and "rows actual" in confusion["title"]
     status = run_ok(["git", "status", "--porcelain"], dest, env)
     assert "dvc_plots" not in status  # ignored, not left untracked
+
+
+def test_training_records_carry_no_machine_noise(pipeline_project):
+    dest, _, _ = pipeline_project
+    for approach in APPROACHES:
+        card = json.loads((dest / "models" / "serving" / approach / "card.json").read_text())
+        assert "seconds" not in json.dumps(card["training"]) and "peak_rss" not in json.dumps(card)
+        for path in (dest / "metrics" / "training" / approach).rglob("*"):
+            assert "seconds" not in path.name and (path.is_dir() or "seconds" not in path.read_text())
+        assert (dest / "data" / "costs" / f"train@{approach}.json").is_file()  # kept, untracked
 
 
 def test_ensemble_is_chosen_on_validation_and_served_as_evaluated(pipeline_project):
@@ -105,7 +162,8 @@ def test_ensemble_is_chosen_on_validation_and_served_as_evaluated(pipeline_proje
     predicted = decide(final_proba(stacked, card["members"], combiner, params)[0])
     test = stacked.split == "test"
     metrics = json.loads((dest / "metrics" / "ensemble.json").read_text())
-    assert metrics["test"]["accuracy"] == round(float(np.mean(predicted[test] == stacked.y[test])), 4)
+    assert metrics["test"]["acc"] == round(float(np.mean(predicted[test] == stacked.y[test])), 4)
+    assert metrics["members"] == "+".join(card["members"]) and metrics["combiner"] == combiner
 
 
 def test_train_and_export_are_deterministic(pipeline_project):

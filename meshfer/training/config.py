@@ -14,8 +14,61 @@ PARAMS_FILE = "params.yaml"
 
 
 def load_params(path: str | os.PathLike = PARAMS_FILE) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    """params.yaml, checked against meshfer.training.schema (raises ParamsError: one line naming the key)."""
+    from meshfer.training.schema import ParamsError, check_params
+
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        shared = next((t for t in yaml.scan(text) if isinstance(t, (yaml.AnchorToken, yaml.AliasToken))), None)
+        params = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+    if shared is not None:
+        # `dvc exp run -S` edits one spot of the file: a value shared through an anchor would change in one place
+        # and not the other, or in both where one was named.
+        raise ParamsError(f"{path}: line {shared.start_mark.line + 1}: YAML anchors and aliases are not allowed "
+                          "(`dvc exp run -S` must change exactly the key it names); write the value out")
+    check_params(params)
+    return params
+
+
+# A queued experiment (`dvc exp run --queue`) runs in a temporary copy of the project at
+# <project>/.dvc/tmp/exps/<name>/, which holds the git-tracked files only: not the links to the data.
+QUEUED_COPY = (".dvc", "tmp", "exps")
+
+
+def project_root(cwd: str | os.PathLike | None = None) -> Path:
+    """The project a stage runs for: the current folder, or the project a queued experiment's copy was made from."""
+    here = Path(cwd or os.getcwd()).resolve()
+    parts = here.parts
+    for i in range(len(parts) - len(QUEUED_COPY)):
+        if parts[i:i + len(QUEUED_COPY)] == QUEUED_COPY:
+            return Path(*parts[:i])
+    return here
+
+
+QUICK_FILE = "params_quick.yaml"
+
+
+def quick_overrides(path: str | os.PathLike = QUICK_FILE) -> dict[str, Any]:
+    """`make quick`'s values: dotted params.yaml keys (as `dvc exp run -S` takes them) -> value."""
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
+def with_overrides(params: dict, overrides: dict[str, Any]) -> dict:
+    """params with each dotted key set as `dvc exp run -S key=value` would (the key must exist)."""
+    import copy
+
+    params = copy.deepcopy(params)
+    for dotted, value in overrides.items():
+        *path, last = dotted.split(".")
+        section = params
+        for name in path:
+            section = section[name]
+        if last not in section:
+            raise KeyError(f"{dotted} is not in params.yaml")
+        section[last] = value
+    return params
 
 
 def dataset_of(params: dict, approach: str) -> str:
@@ -56,6 +109,11 @@ def trained_dir(approach: str) -> Path:
 def serving_dir(approach: str = "") -> Path:
     """Where export@<approach> writes the ONNX file + card that serving loads (and the ensemble its card)."""
     return Path("models") / "serving" / approach
+
+
+def bundle_dir(approach: str = "") -> Path:
+    """Where bundle@<approach> puts what the package would ship from this run (see meshfer.training.promote)."""
+    return Path("models") / "bundle" / approach
 
 
 def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:

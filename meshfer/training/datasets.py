@@ -6,6 +6,7 @@ Three layouts are read: the Kaggle folders (``train/<label>``, ``test/<label>``)
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import zlib
 from collections import Counter
@@ -15,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
 
 from meshfer.imageio import labelled_images
 from meshfer.labels import check_aliases
+from meshfer.training.config import project_root
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ class PrepareReport:
     empty_folders: list = field(default_factory=list)
     unreadable: dict = field(default_factory=dict)
     ignored_files: int = 0
+    excluded_test_sources: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -52,7 +56,46 @@ class PrepareReport:
             "empty_folders": sorted(self.empty_folders),
             "unreadable": dict(sorted(self.unreadable.items())),
             "ignored_files": self.ignored_files,
+            "excluded_test_sources": sorted(self.excluded_test_sources),
         }
+
+
+def dataset_roots(params: dict) -> list[dict]:
+    """The dataset's folders: ``root`` and any ``more_roots``, each with its ``root_env`` and ``where_to_get_it``."""
+    main = {key: params[key] for key in ("root", "root_env", "where_to_get_it")}
+    return [main, *params.get("more_roots", [])]
+
+
+def locate_dataset(params: dict) -> Path:
+    """The dataset's ``root`` as this workspace reads it. In a queued experiment's copy the project's own link is
+    linked in (the data is never copied), so every stage reads the same paths there as in the project."""
+    root = Path(params["root"])
+    if root.exists():
+        return root
+    source = project_root() / root
+    if not root.is_absolute() and source.exists() and source.resolve() != root.resolve():
+        root.parent.mkdir(parents=True, exist_ok=True)
+        root.symlink_to(source.resolve(), target_is_directory=source.is_dir())
+        log.info("linked %s -> %s (the project's data, for this experiment's copy)", root, source.resolve())
+        return root
+    env = params.get("root_env", "")
+    raise DatasetError(
+        f"no dataset at {root}: run `make data` (links {root} to ${env}, else ../shared/datasets/...), "
+        f"or set {env}=/path/to/it and run `make data`, or unpack it to {root}. "
+        + " ".join(params.get("where_to_get_it", "").split()))
+
+
+def fingerprint(root: Path) -> dict:
+    """What `prepare` depends on instead of the folder itself: the count, size and a content hash of every file
+    below ``root`` (by relative path), so a changed, added or removed image re-runs it and nothing else does."""
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    digest, size = hashlib.sha256(), 0
+    for path in tqdm(files, desc=f"checking {root}", unit="file", leave=False):
+        data = path.read_bytes()
+        size += len(data)
+        rel = path.name if path == root else path.relative_to(root).as_posix()
+        digest.update(f"{rel}\0{hashlib.sha256(data).hexdigest()}\n".encode())
+    return {"files": len(files), "bytes": size, "sha256": digest.hexdigest()}
 
 
 def detect_layout(root: Path) -> str:
@@ -156,8 +199,18 @@ def _rows_from_label_folders(root: Path, aliases: dict, report: PrepareReport) -
     rows = []
     for path, label in scan_label_folders(root, aliases, report):
         rel = path.relative_to(root).as_posix()
+        if rel in sources and names_fer_test_image(sources[rel]):
+            # A set made from FER-2013 faces (labels.csv names each one's origin) never takes one of its test faces.
+            report.excluded_test_sources.append(rel)
+            continue
         rows.append((str(path), label, None, sources.get(rel, rel)))
     return rows
+
+
+def names_fer_test_image(source: str) -> bool:
+    """Whether a source path names a FER-2013 test image (Kaggle's test/ folder, or PublicTest_/PrivateTest_)."""
+    parts = Path(str(source)).parts
+    return bool(parts) and (parts[0] == "test" or split_from_name(Path(parts[-1]), "train") != "train")
 
 
 def _rows_from_csv(csv: Path, aliases: dict, out_dir: Path, report: PrepareReport) -> list:

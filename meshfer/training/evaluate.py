@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from meshfer.labels import NO_FACE
-from meshfer.scores import confusion_counts
+from meshfer.scores import NO_FACE_INDEX, confusion_counts, per_class_report, split_metrics
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
@@ -23,20 +24,45 @@ def confusion_rows(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]
 
 
 def save_confusion_png(matrix: pd.DataFrame, path, title: str) -> None:
+    """The counts as a picture: rows actual, columns predicted (the last column: no face found)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay
 
+    counts = matrix.to_numpy()
     fig, ax = plt.subplots(figsize=(7, 6))
-    rows = matrix.to_numpy()
-    display = ConfusionMatrixDisplay(np.vstack([rows, np.zeros((1, rows.shape[1]), int)]),
-                                     display_labels=list(matrix.columns))
-    display.plot(ax=ax, colorbar=False, xticks_rotation=45, values_format="d")
-    ax.set_ylim(len(matrix.index) - 0.5, -0.5)  # the no-face row is never an actual label
+    ax.imshow(counts, cmap="viridis")
+    threshold = counts.max() / 2 if counts.size else 0
+    for (row, column), value in np.ndenumerate(counts):
+        ax.text(column, row, str(value), ha="center", va="center", color="black" if value > threshold else "white")
+    ax.set_xticks(range(counts.shape[1]), list(matrix.columns), rotation=45, ha="right")
+    ax.set_yticks(range(counts.shape[0]), list(matrix.index))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
+
+def source_of(path: str) -> str:
+    """Which folder of a dataset an image came from: the one that holds its label folder (``root/<label>/x.jpg``)."""
+    return Path(path).parent.parent.as_posix()
+
+
+def by_source(predictions: pd.DataFrame, labels: Sequence[str], ordinal: bool) -> dict:
+    """Per split and per source folder: the scores and per-class figures (empty when all images share a source).
+    ``predictions`` has the evaluate stage's columns (path, split, actual, predicted; NO_FACE for no face)."""
+    sources = predictions["path"].map(source_of)
+    if sources.nunique() < 2:
+        return {}
+    index = {name: i for i, name in enumerate([*labels, NO_FACE])}
+    result: dict = {}
+    for (split, source), rows in predictions.groupby([predictions["split"], sources], sort=True):
+        y_true = rows["actual"].map(index).to_numpy(int)
+        y_pred = rows["predicted"].map(index).to_numpy(int)
+        y_pred = np.where(y_pred == len(labels), NO_FACE_INDEX, y_pred)
+        result.setdefault(split, {})[source] = {**split_metrics(y_true, y_pred, labels, ordinal=ordinal),
+                                                "per_class": per_class_report(y_true, y_pred, labels)}
+    return result

@@ -1,8 +1,10 @@
 """The cached, parallel, resumable landmark pass over many image files.
 
-Results are keyed by (image content hash, detection config), stored in small part files written atomically as
-each chunk finishes, so an interrupted run redoes only the missing chunks and a changed dataset reuses every
-image it has seen before.
+Detections are cached by (image content hash, detection config) in small part files written atomically as each
+chunk finishes, so an interrupted run redoes only the missing chunks and a changed dataset reuses every image it
+has seen before. The cache lives beside the output, not in it: the output (an index and one array file, written
+the same way byte for byte) is a function of the manifest and the config alone, whatever earlier or interrupted
+runs left in the cache.
 """
 from __future__ import annotations
 
@@ -23,8 +25,9 @@ from meshfer.landmarker import N_BLENDSHAPES, N_LANDMARKS, DetectConfig, Landmar
 
 log = logging.getLogger(__name__)
 
-PARTS_DIR = "parts"
 INDEX_FILE = "index.parquet"
+ARRAYS_FILE = "arrays.npz"
+RECORD_ARRAYS = ("points", "blendshapes", "pose")
 
 
 @dataclass
@@ -85,7 +88,7 @@ def _save_part(folder: Path, keys: Sequence[str], records: dict[str, np.ndarray]
     name = hashlib.sha1("\n".join(keys).encode()).hexdigest()[:16]
     arrays = {k: v for k, v in records.items() if k != "error"}
     arrays["error"] = np.asarray(records["error"], dtype=str)
-    tmp = folder / f".{name}.tmp.npz"
+    tmp = folder / f".{name}.{os.getpid()}.tmp.npz"  # queued experiments may share the cache
     np.savez(tmp, keys=np.asarray(keys, dtype=str), **arrays)
     os.replace(tmp, folder / f"{name}.npz")  # atomic: a killed run leaves no half-written part
 
@@ -116,15 +119,17 @@ def run_landmark_pass(
     chunk_size: int = 256,
     model_path: str | None = None,
     scheduler_address: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """Detect faces on every ``manifest.path`` not already cached in ``out_dir``; write and return the index."""
+    """Detect faces on every ``manifest.path`` not already in the cache (default: ``<out_dir>_cache``); write the
+    index and the arrays to ``out_dir`` and return the index."""
     from joblib import Parallel, delayed, parallel_config
 
     out_dir = Path(out_dir)
-    parts = out_dir / PARTS_DIR / config.digest()
+    cache_dir = Path(cache_dir) if cache_dir is not None else out_dir.with_name(out_dir.name + "_cache")
+    parts = cache_dir / config.digest()
     parts.mkdir(parents=True, exist_ok=True)
-    _prune_other_configs(out_dir / PARTS_DIR, keep=parts.name)
-    for stale in parts.glob(".*.tmp.npz"):
+    for stale in parts.glob(f".*.{os.getpid()}.tmp.npz"):
         stale.unlink()
 
     keys = [content_key(p) for p in tqdm(manifest["path"], desc="hashing images", unit="img", leave=False)]
@@ -149,20 +154,22 @@ def run_landmark_pass(
     index = manifest.reset_index(drop=True).copy()
     index["key"] = keys
     table = _assemble(index, _load_parts(parts))
-    table.index.to_parquet(out_dir / INDEX_FILE, index=False)
+    _write_table(table, out_dir)
     return table.index
+
+
+def _write_table(table: LandmarkTable, out_dir: Path) -> None:
+    from meshfer.training.config import save_arrays
+
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    table.index.to_parquet(out_dir / INDEX_FILE, index=False)
+    save_arrays(out_dir / ARRAYS_FILE, {name: getattr(table, name) for name in RECORD_ARRAYS})
 
 
 def _chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _prune_other_configs(parts_root: Path, keep: str) -> None:
-    # A persisted output must not grow without bound: results of other detection configs are dropped.
-    for other in parts_root.iterdir():
-        if other.is_dir() and other.name != keep:
-            log.info("dropping cached landmarks of another detection config: %s", other.name)
-            shutil.rmtree(other)
 
 
 class _backend:
@@ -209,11 +216,13 @@ def _assemble(index: pd.DataFrame, where: dict[str, tuple[Path, int]]) -> Landma
 def load_landmarks(out_dir: str | os.PathLike) -> LandmarkTable:
     """Read a finished landmark pass: its index and the arrays aligned with it."""
     out_dir = Path(out_dir)
-    index = pd.read_parquet(out_dir / INDEX_FILE)
-    configs = [d for d in (out_dir / PARTS_DIR).iterdir() if d.is_dir()]
-    if len(configs) != 1:
-        raise RuntimeError(f"{out_dir} holds {len(configs)} detection configs; re-run the landmarks stage")
-    return _assemble(index.drop(columns=["found", "n_faces", "error"]), _load_parts(configs[0]))
+    stored = pd.read_parquet(out_dir / INDEX_FILE)
+    # The record columns as numpy made them (as _assemble does), so a table read back hashes as it was written.
+    index = stored.drop(columns=["found", "n_faces", "error"]).assign(
+        found=stored["found"].to_numpy(bool), n_faces=stored["n_faces"].to_numpy(np.int16),
+        error=stored["error"].to_numpy(str))
+    with np.load(out_dir / ARRAYS_FILE, allow_pickle=False) as data:
+        return LandmarkTable(index, *(data[name] for name in RECORD_ARRAYS))
 
 
 def coverage_report(index: pd.DataFrame) -> dict:

@@ -20,10 +20,10 @@ from meshfer.features import MeshBatch, compute_features, get_kind
 from meshfer.imageio import read_rgb
 from meshfer.labels import labels_for
 from meshfer.training.landmark_store import load_landmarks
-from meshfer.landmarker import DetectConfig
+from meshfer.landmarker import N_LANDMARKS, DetectConfig
 from meshfer.training.networks import NETWORKS
 from meshfer.runtime import InferenceModel, load_model
-from meshfer.scores import NO_FACE_INDEX, per_class_report, split_metrics
+from meshfer.scores import NO_FACE_INDEX, headline, per_class_report, split_metrics
 
 log = logging.getLogger(__name__)
 
@@ -81,24 +81,38 @@ def _x(features: dict, mask: np.ndarray) -> np.ndarray:
     return features["X"][mask[features["found"]]]
 
 
-def fit(features: dict, approach: str, params: dict, task: str, detect: dict | None = None
-        ) -> tuple[TrainedModel, dict]:
-    """Train the approach's model on the training split; returns it and the training figures.
+def model_params_of(section: dict) -> dict:
+    """An approach's model params with the values that follow from its features filled in, so each is set in one
+    place only (params.yaml has no anchors: `dvc exp run -S` must change exactly the key it names)."""
+    features, model = section["features"], dict(section["model"])
+    if features["kind"] == "aligned_face":
+        model["image_size"] = features["crop_px"]  # the network's input is the crop
+    if model.pop("pca_on", "all") == "coordinates":
+        model["pca_columns"] = N_LANDMARKS * features["dims"]  # the mesh columns; the blendshapes after them pass
+    return model
 
-    ``detect`` (the landmarks params) goes into the card, so prediction prepares images the same way.
+
+def fit(features: dict, approach: str, params: dict, task: str, detect: dict | None = None,
+        live_dir: Path | None = None) -> tuple[TrainedModel, dict]:
+    """Train the approach's model on the training split; returns it and its cost (seconds: machine noise, kept
+    out of the card and of every tracked file).
+
+    ``detect`` (the landmarks params) goes into the card, so prediction prepares images the same way. With
+    ``live_dir`` the training is logged there by dvclive: per epoch for a network, else its training and validation
+    accuracy once.
     """
     labels = labels_for(task)
     train, val = rows(features, "train"), rows(features, "validation")
     X, y = _x(features, train), features["y"][train]
     if len(np.unique(y)) < 2:
         raise ValueError(f"{approach}: the training split has faces of {len(np.unique(y))} label(s); need 2+")
-    model_params = params["model"]
+    model_params = model_params_of(params)
     start = time.perf_counter()
     if model_params["kind"] in NETWORKS:
         from meshfer.training.networks import KerasClassifier, train_network
 
         net, history = train_network(X, y, _x(features, val), features["y"][val], len(labels), model_params,
-                                     live_dir=Path("metrics") / "training" / approach)
+                                     live_dir=live_dir)
         estimator, fmt, extra = KerasClassifier(net), KERAS_FILE, {"epochs": len(history["loss"])}
     else:
         estimator, fmt, extra = fit_quietly(build_estimator(model_params), X, y), SKOPS_FILE, {}
@@ -110,13 +124,26 @@ def fit(features: dict, approach: str, params: dict, task: str, detect: dict | N
         data={"landmarks_index_sha1": str(features["source_hash"]), "train_faces": int(train.sum()),
               "train_images_augmented": int((train & features["augmented"]).sum()),
               "detect_config": asdict(DetectConfig.from_params(detect or {}))},
-        training={"seconds": round(seconds, 2), **extra, "libraries": library_versions()},
+        training={**extra, "libraries": library_versions()},
     )
     model = TrainedModel(card, estimator)
     if val.any():
-        card.metrics = {"validation": score(model, features, "validation")}
+        card.metrics = headline({"validation": score(model, features, "validation")})
+    if live_dir is not None and fmt != KERAS_FILE:
+        _log_once(live_dir, model, features)
     log.info("%s trained on %d faces in %.1f s", approach, len(y), seconds)
-    return model, card.training
+    return model, {"seconds": round(seconds, 2)}
+
+
+def _log_once(live_dir: Path, model: TrainedModel, features: dict) -> None:
+    """dvclive's record of a model fitted in one go: its accuracy on the training and validation faces."""
+    from dvclive import Live
+
+    with Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live:
+        for split, name in (("train", "train"), ("validation", "eval")):
+            if rows(features, split).any():
+                accuracy = score(model, features, split)["accuracy"]
+                live.log_metric(f"{name}/accuracy", accuracy)
 
 
 def export(model: TrainedModel, features: dict, directory: Path) -> ModelCard:
@@ -172,7 +199,7 @@ def predict_proba_images(model: TrainedModel | InferenceModel, features: dict, s
 def evaluate(model: InferenceModel, features: dict) -> tuple[dict, dict, pd.DataFrame, pd.DataFrame]:
     """Headline metrics per split, a detailed report, the test confusion rows and per-image predictions."""
     labels, ordinal = model.card.labels, model.card.task == "eyes"
-    metrics, report, predictions = {}, {}, []
+    scores, report, predictions = {}, {}, []
     for split in EVAL_SPLITS:
         every = rows(features, split, with_face=False)
         if not every.any():
@@ -181,7 +208,7 @@ def evaluate(model: InferenceModel, features: dict) -> tuple[dict, dict, pd.Data
         proba = predict_proba_images(model, features, split)
         y_pred = decide(proba)
         full = split_metrics(y_true, y_pred, labels, ordinal=ordinal)
-        metrics[split] = headline(full)
+        scores[split] = full
         report[split] = {**full, "per_class": per_class_report(y_true, y_pred, labels),
                          "confusion": confusion(y_true, y_pred, labels).to_dict(orient="index")}
         frame = pd.DataFrame(proba, columns=[f"p_{name}" for name in labels])
@@ -193,9 +220,9 @@ def evaluate(model: InferenceModel, features: dict) -> tuple[dict, dict, pd.Data
         predictions.append(frame)
     unseen = unseen_test_metrics(model, features)
     if unseen:
-        metrics[DEDUPLICATED], report[DEDUPLICATED] = headline(unseen), unseen
+        scores[DEDUPLICATED] = report[DEDUPLICATED] = unseen
     test = predictions[-1] if predictions else pd.DataFrame(columns=["actual", "predicted"])
-    return metrics, report, test[["actual", "predicted"]], pd.concat(predictions, ignore_index=True)
+    return headline(scores), report, test[["actual", "predicted"]], pd.concat(predictions, ignore_index=True)
 
 
 def unseen_test_metrics(model: TrainedModel | InferenceModel, features: dict) -> dict:
@@ -207,11 +234,3 @@ def unseen_test_metrics(model: TrainedModel | InferenceModel, features: dict) ->
     proba = predict_proba_images(model, features, "test")[keep]
     return {**split_metrics(features["y"][unseen], decide(proba), model.card.labels,
                             ordinal=model.card.task == "eyes"), "duplicates_left_out": int(test.sum() - unseen.sum())}
-
-
-HEADLINE = ("accuracy", "macro_f1", "no_face_rate", "mae_steps")
-
-
-def headline(metrics: dict) -> dict:
-    """The figures `dvc metrics show` lists; the rest stays in the report."""
-    return {key: metrics[key] for key in HEADLINE if key in metrics}

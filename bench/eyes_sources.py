@@ -1,0 +1,123 @@
+"""The eye model across its two sources (data/raw/eyes: UTKFace photos + CEW closed eyes; data/raw/eyes_fer:
+FER-2013 training faces): which features and model to serve, chosen on validation, and how much of what it learns
+is the source rather than the eye.
+
+- choice: every feature set x model on the pipeline's own splits, validation accuracy (all, and per source),
+  ordinal (LogisticAT) beside a plain multinomial logistic regression and two non-linear learners;
+- cross-source: trained on one source's training split, scored on the other source's test split, per class;
+- openness (0 closed .. 1 wide, the Recognizer's column) by true label on each source: it should grow with the eye;
+- the closed confound: every closed face of data/raw/eyes is from CEW. Trained without those (CEW left out), how
+  many FER closed faces are still called closed?
+
+Run after `dvc repro landmarks@eyes`: python -m bench.eyes_sources   (writes bench/results/eyes_sources.json)
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+
+import numpy as np
+
+from bench.common import ROOT, write_result
+from meshfer.labels import EYE_OPENNESS, labels_for
+from meshfer.training.config import load_params
+from meshfer.training.evaluate import source_of
+from meshfer.training.pipeline import decide, feature_table, fit, predict_proba_images, rows
+
+FEATURES = {
+    "lids+iris": {"iris": True, "blendshapes": False, "periocular": False},
+    "lids+iris+eye_blendshapes": {"iris": True, "blendshapes": True, "periocular": False},
+    "lids+iris+eye+periocular_blendshapes": {"iris": True, "blendshapes": True, "periocular": True},
+}
+MODELS = {
+    "logistic_at (ordinal)": {"kind": "logistic_at", "alpha": 1.0, "per_eye_samples": True},
+    "logreg (multinomial)": {"kind": "logreg", "C": 1.0, "per_eye_samples": True},
+    "logreg (multinomial), C=0.3": {"kind": "logreg", "C": 0.3, "per_eye_samples": True},
+    "logreg (multinomial), C=3": {"kind": "logreg", "C": 3.0, "per_eye_samples": True},
+    "svm (rbf)": {"kind": "svm", "kernel": "rbf", "C": 5, "gamma": "scale", "pca_components": 0,
+                  "per_eye_samples": True},
+}
+LABELS = list(labels_for("eyes"))
+
+
+def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """Accuracy, mean error in ordinal steps and per-class recall; no face counts as wrong (and as 3 steps)."""
+    steps = np.where(y_pred < 0, len(LABELS) - 1, np.abs(y_pred - y_true))
+    recall = {name: round(float(np.mean(y_pred[y_true == i] == i)), 4) if (y_true == i).any() else None
+              for i, name in enumerate(LABELS)}
+    return {"images": int(len(y_true)), "accuracy": round(float(np.mean(y_pred == y_true)), 4),
+            "mae_steps": round(float(np.mean(steps)), 4), "recall": recall}
+
+
+def section(base: dict, features: dict, model: dict) -> dict:
+    out = copy.deepcopy(base)
+    out["features"] = {**base["features"], **features}
+    out["model"] = {**model, "seed": 0}
+    return out
+
+
+def restricted(table: dict, keep: np.ndarray) -> dict:
+    """The table with only the images in ``keep`` (a per-image mask) left in their split; the rest set aside."""
+    out = dict(table)
+    out["split"] = np.where(keep, table["split"], "unused")
+    return out
+
+
+def predicted(model, table: dict, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    mask = rows(table, split, with_face=False)
+    sources = np.array([source_of(p) for p in table["path"][mask]])
+    return table["y"][mask], decide(predict_proba_images(model, table, split)), sources
+
+
+def by_source(y: np.ndarray, pred: np.ndarray, sources: np.ndarray) -> dict:
+    return {"all": scores(y, pred), **{s: scores(y[sources == s], pred[sources == s]) for s in np.unique(sources)}}
+
+
+def main() -> None:
+    params = load_params(ROOT / "params.yaml")
+    base = params["eyes"]
+    landmarks = ROOT / "data" / "eyes" / "landmarks"
+    choice = {}
+    for (fname, features), (mname, model) in itertools.product(FEATURES.items(), MODELS.items()):
+        spec = section(base, features, model)
+        table = feature_table(landmarks, "eyes", spec["features"])
+        trained, _ = fit(table, "eyes", spec, "eyes")
+        choice[f"{fname} | {mname}"] = {split: by_source(*predicted(trained, table, split))
+                                        for split in ("validation", "test")}
+        print(fname, mname, choice[f"{fname} | {mname}"]["validation"]["all"]["accuracy"], flush=True)
+
+    spec = section(base, {}, base["model"])  # the served recipe (params.yaml)
+    table = feature_table(landmarks, "eyes", spec["features"])
+    sources = np.array([source_of(p) for p in table["path"]])
+    cew = np.array([p.rsplit("/", 1)[-1].startswith("cew_") for p in table["path"]])
+    trained, _ = fit(table, "eyes", spec, "eyes")
+    openness = {}
+    for split in ("validation", "test"):
+        mask = rows(table, split, with_face=False) & table["found"]
+        face = predict_proba_images(trained, table, split)[table["found"][rows(table, split, with_face=False)]]
+        value, y, where = face @ np.asarray(EYE_OPENNESS), table["y"][mask], sources[mask]
+        openness[split] = {s: {name: round(float(value[(where == s) & (y == i)].mean()), 3)
+                               for i, name in enumerate(LABELS) if ((where == s) & (y == i)).any()}
+                           for s in np.unique(where)}
+    cross = {}
+    for trained_on in np.unique(sources):
+        trained, _ = fit(restricted(table, sources == trained_on), "eyes", spec, "eyes")
+        y, pred, where = predicted(trained, table, "test")
+        cross[f"trained on {trained_on}"] = {f"test of {s}": scores(y[where == s], pred[where == s])
+                                             for s in np.unique(where)}
+    trained, _ = fit(restricted(table, ~cew), "eyes", spec, "eyes")
+    y, pred, where = predicted(trained, table, "test")
+    closed = LABELS.index("closed")
+    fer_closed = (where != "data/raw/eyes") & (y == closed)
+    confound = {"trained without CEW (every closed face of data/raw/eyes)": {
+        "fer_closed_test_faces": int(fer_closed.sum()),
+        "called_closed": round(float(np.mean(pred[fer_closed] == closed)), 4),
+        "test_of_each_source": by_source(y, pred, where)}}
+    write_result("eyes_sources", {"command": "python -m bench.eyes_sources", "served_recipe": spec["features"]
+                                  | {"model": spec["model"]}, "choice_on_validation": choice,
+                                  "openness_by_label": openness, "cross_source": cross,
+                                  "closed_confound": confound})
+
+
+if __name__ == "__main__":
+    main()
