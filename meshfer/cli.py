@@ -7,6 +7,7 @@ nothing (missing, unreadable, empty folder), 2 nothing could run (bad arguments,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -20,7 +21,7 @@ from meshfer.labels import EXPRESSION_FOLDER_ALIASES, EXPRESSIONS, check_aliases
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
 FORMATS = ("table", "json", "csv")
 SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".txt": "table"}
-DECIMALS = 6
+MAX_MEGAPIXELS = 120.0  # meshfer.imageio.MAX_PIXELS (not imported here: --help stays fast)
 
 
 class UsageError(RuntimeError):
@@ -34,6 +35,34 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
+def blink_range(text: str) -> tuple[float, float]:
+    low, sep, high = text.partition("-")
+    try:
+        bounds = (float(low), float(high))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN-MAX in ms, e.g. 50-500, not {text!r}") from None
+    if not sep or not 0 <= bounds[0] <= bounds[1] or math.isinf(bounds[1]):
+        raise argparse.ArgumentTypeError(f"expected 0 <= MIN <= MAX, in ms (e.g. 50-500), not {text!r}")
+    return bounds
+
+
+def port_number(text: str) -> int:
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, not {value}")
     return value
 
 
@@ -84,8 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="videos: average each face's probabilities over its last N frames (default 1)")
     predict.add_argument("--plot", metavar="PNG", help="videos: draw each expression's probability and both "
                          "eyes' openness over time (one video: this file; several: PNG is a folder)")
-    predict.add_argument("--summary", metavar="JSON", help="videos: write the share of time per expression and "
-                         "of frames with a face")
+    predict.add_argument("--summary", metavar="JSON", help="videos: write the share of frames with a face, the "
+                         "share of time per expression and the eye events (blinks, closures, PERCLOS, winks)")
+    predict.add_argument("--blink-ms", type=blink_range, default=(50.0, 500.0), metavar="MIN-MAX",
+                         help="videos: how long both eyes are closed in a blink (default 50-500); longer is a "
+                         "closure")
+    predict.add_argument("--max-megapixels", type=positive_float, default=MAX_MEGAPIXELS,
+                         help=f"refuse larger images, checked from the file's header before decoding (default "
+                         f"{MAX_MEGAPIXELS:g})")
     predict.add_argument("-j", "--jobs", type=int, default=1, help="processes for many images: this one and JOBS-1 "
                          "workers (-1: one per core; default 1). Each worker needs about a second to start")
     predict.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -98,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("root", help="a folder with one sub-folder per label")
     evaluate.add_argument("--alias", action="append", default=[], metavar="FOLDER=LABEL",
                           help="map a folder name to a label (repeatable); adds to the built-in names")
-    evaluate.add_argument("-o", "--output", default="-", help="JSON file to write (default: the terminal)")
+    evaluate.add_argument("-o", "--output", default="-", help="also write every figure as JSON to this file "
+                          "(schema-free: accuracy, macro_f1, per_class, confusion, ...)")
     evaluate.set_defaults(handler=run_evaluate)
 
     webcam = commands.add_parser("webcam", parents=[common], help="live window with the labels overlaid",
@@ -106,6 +142,29 @@ def build_parser() -> argparse.ArgumentParser:
     webcam.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
     webcam.add_argument("--smoothing", type=positive_int, default=5, help="average probabilities over N frames")
     webcam.set_defaults(handler=run_webcam)
+
+    serve = commands.add_parser("serve", help="HTTP API and web page (needs meshfer[serve])",
+                                description="Serve the models over HTTP: the web page at /, the API under /v1/ "
+                                "(README: Serving over HTTP). Ctrl-C or SIGTERM stops it.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
+                       "only; 0.0.0.0 for every interface, then set --token)")
+    serve.add_argument("--port", type=port_number, default=8000, help="default 8000")
+    serve.add_argument("--workers", type=positive_int, default=1, help="processes, each with its own models and "
+                       "one inference thread (default 1; one per core for throughput)")
+    serve.add_argument("--token", default=os.environ.get("MESHFER_TOKEN", ""), help="require `Authorization: "
+                       "Bearer TOKEN` on the API (default: $MESHFER_TOKEN; none when unset)")
+    serve.add_argument("--max-upload-mb", type=positive_float, default=10.0, help="largest request body "
+                       "(default 10 MiB)")
+    serve.add_argument("--max-megapixels", type=positive_float, default=40.0, help="largest image, checked from "
+                       "its header before decoding (default 40 MP)")
+    serve.add_argument("--queue", type=positive_int, default=8, help="requests that may wait per worker; more get "
+                       "503 with Retry-After (default 8)")
+    serve.add_argument("--cors-origin", default="", metavar="URL", help="allow browser pages from this origin "
+                       "(e.g. https://app.example.com) to call the API; none by default")
+    serve.add_argument("--approach", default=None, help="the default expression model (requests may choose another)")
+    serve.add_argument("--models-dir", default=None, help="a pipeline's models/serving folder (default: bundled)")
+    serve.add_argument("--num-faces", type=positive_int, default=4, help="the most faces a request may ask for")
+    serve.set_defaults(handler=run_serve, no_eyes=False, landmarker=None, unsafe_landmarker=False)
     return parser
 
 
@@ -154,108 +213,143 @@ def _recognizer(args):
 
     return Recognizer(approach=args.approach, models_dir=args.models_dir, eyes=not args.no_eyes,
                       num_faces=args.num_faces, landmarker_model=args.landmarker,
-                      unsafe_landmarker=args.unsafe_landmarker)
+                      unsafe_landmarker=args.unsafe_landmarker,
+                      max_megapixels=getattr(args, "max_megapixels", MAX_MEGAPIXELS))
 
 
 # --- predict ---------------------------------------------------------------------------------------------------
 def run_predict(args) -> int:
     fmt = output_format(args)
     if args.jobs == 0 or args.jobs < -1:
-        raise UsageError(f"--jobs {args.jobs}: give 1 or more worker processes, or -1 for one per core")
+        raise UsageError(f"--jobs {args.jobs}: -j counts processes, this one included: give 1 or more, or -1 for "
+                         "one per core")
     check_common(args)
     for option in ("output", "summary"):
         check_output(getattr(args, option) or "-", f"--{option}")
-    images, videos, failed = gather_inputs(args.paths)
+    images, videos, problems = gather_inputs(args.paths)
     if (args.plot or args.summary) and not videos:
         raise UsageError("--plot and --summary describe videos, and no video was given")
-    if args.plot and len(videos) > 1 and Path(args.plot).suffix.lower() == ".png":
+    if args.plot and len(videos) > 1 and Path(args.plot).suffix and not Path(args.plot).is_dir():
         raise UsageError(f"--plot {args.plot}: several videos need a folder to put one plot each in")
-    if not images and not videos:
-        return EXIT_SOME_FAILED
+    if args.plot and len(videos) == 1 and not Path(args.plot).is_dir() and \
+            Path(args.plot).suffix.lower() not in PLOT_SUFFIXES:
+        raise UsageError(f"--plot {args.plot}: name a picture ({', '.join(PLOT_SUFFIXES)}) or a folder")
     tables, summaries = [], {}
-    with _recognizer(args) as recognizer:
+    taken = {path.resolve() for path in (*images, *videos)}  # annotated copies never write over an input
+    with _recognizer(args) if images or videos else contextlib.nullcontext() as recognizer:
         if images:
             tables.append(recognizer.predict_many(images, progress=args.progress, return_mesh=bool(args.annotate),
                                                   n_jobs=args.jobs))
             if args.annotate:
-                annotate_images(tables[-1], Path(args.annotate), [Path(p) for p in args.paths])
+                annotate_images(tables[-1], Path(args.annotate), [Path(p) for p in args.paths], taken)
         for video in videos:
-            table = predict_one_video(recognizer, video, args)
-            if table is None:
-                failed = True
-                continue
+            table = predict_one_video(recognizer, video, args, taken)
             tables.append(table)
-            summaries[str(video)] = summarize_video(table, video, args)
-    result = combine(tables)
+            if "frame" in table and table["frame"].notna().any():
+                summaries[str(video)] = summarize_video(table, video, args, several=len(videos) > 1)
+    if problems:
+        import pandas as pd
+
+        tables.append(pd.DataFrame({"path": [given for given, _ in problems],
+                                    "error": [reason for _, reason in problems]}))
+    result = in_input_order(combine(tables), args.paths)
     write_table(result, fmt, args.output, summaries)
     if args.summary:
         Path(args.summary).write_text(json.dumps(summaries, indent=2) + "\n", encoding="utf-8")
     unreadable = result[(result["error"] != "") & (result["error"] != "no face found")]
     for row in unreadable.itertuples():
         _say(f"{row.path}: {row.error}")
-    return EXIT_SOME_FAILED if failed or len(unreadable) else EXIT_OK
+    return EXIT_SOME_FAILED if len(unreadable) else EXIT_OK
 
 
-def gather_inputs(given_paths: list[str]) -> tuple[list[Path], list[Path], bool]:
-    """The images and videos named or found in folders; says what is missing or skipped, one line each. The flag
-    tells whether some input gave nothing."""
+def gather_inputs(given_paths: list[str]) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
+    """The images and videos named or found in folders, and (input, why it gives nothing) for the rest: each of
+    those gets a row in the output. Special files (a FIFO, a device) go with the images, whose reading refuses
+    them at once, so that they get a row too; other files that are neither are listed on stderr."""
     from meshfer.imageio import folder_contents, is_video_path
 
-    images, videos, failed = [], [], False
+    images, videos, problems = [], [], []
     for given in given_paths:
         path = Path(given)
         if not path.exists():
-            _say(f"{given}: no such file or folder")
-            failed = True
+            problems.append((given, "no such file or folder"))
         elif path.is_dir():
             contents = folder_contents(path)
-            images += contents.images
+            special = [p for p in contents.skipped if not p.is_file()]
+            other = [p for p in contents.skipped if p.is_file()]
+            images += contents.images + special
             videos += contents.videos
-            if contents.skipped:
-                names = ", ".join(p.name for p in contents.skipped[:3]) + (", ..." if len(contents.skipped) > 3
-                                                                             else "")
-                _say(f"{given}: skipped {len(contents.skipped)} file(s) that are neither images nor videos ({names})")
+            if other:
+                names = ", ".join(p.name for p in other[:3]) + (", ..." if len(other) > 3 else "")
+                _say(f"{given}: skipped {len(other)} file(s) that are neither images nor videos ({names})")
             if not contents.images and not contents.videos:
-                _say(f"{given}: no images or videos in this folder")
-                failed = True
+                problems.append((given, "no images or videos in this folder"))
         elif is_video_path(path):
             videos.append(path)
         else:
             images.append(path)
-    return images, videos, failed
+    return images, videos, problems
 
 
-def predict_one_video(recognizer, video: Path, args):
+def predict_one_video(recognizer, video: Path, args, taken: set[Path]):
+    """The video's table; an unreadable one gives a row saying why."""
+    import pandas as pd
+
     from meshfer.imageio import ImageReadError
 
-    writer = VideoAnnotator(video, Path(args.annotate), [Path(p) for p in args.paths]) if args.annotate else None
+    writer = VideoAnnotator(video, Path(args.annotate), [Path(p) for p in args.paths], taken) if args.annotate \
+        else None
     try:
         table = recognizer.predict_video(video, smoothing=args.smoothing, progress=args.progress,
                                          return_mesh=writer is not None,
                                          on_frame=writer.write if writer else None)
     except ImageReadError as err:
-        _say(f"{video}: {err.reason}")
-        return None
+        table = pd.DataFrame({"error": [err.reason]})
     finally:
         if writer:
             writer.close()
     if table.empty:
-        _say(f"{video}: no frames could be read")
-        return None
+        table = pd.DataFrame({"error": ["no frames could be read"]})
     table.insert(0, "path", str(video))
     return table
 
 
-def summarize_video(table, video: Path, args) -> dict:
+PLOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".pdf")
+
+
+def plot_target(plot: str, video: Path, several: bool) -> Path:
+    """With one video, ``--plot`` names the picture (inside it, if it is a folder already); with several, the
+    folder that gets ``<video>.timeline.png`` each."""
+    target = Path(plot)
+    if several or target.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        return target / f"{video.stem}.timeline.png"
+    return target
+
+
+def summarize_video(table, video: Path, args, several: bool) -> dict:
+    from meshfer.eye_events import EyeEventRules
     from meshfer.video import plot_timeline, video_summary
 
+    rules = EyeEventRules(*args.blink_ms)
     if args.plot:
-        target = Path(args.plot)
-        if target.suffix.lower() != ".png":
-            target.mkdir(parents=True, exist_ok=True)
-            target = target / f"{video.stem}.timeline.png"
-        plot_timeline(table, target, title=video.name)
-    return video_summary(table)
+        plot_timeline(table, plot_target(args.plot, video, several), title=video.name, rules=rules)
+    return video_summary(table, rules)
+
+
+def in_input_order(table, given_paths: list[str]):
+    """Rows in the order their inputs were given (images, videos and missing inputs are gathered apart)."""
+    import numpy as np
+
+    givens = [Path(given) for given in given_paths]
+
+    def position(path: str) -> int:
+        path = Path(path)
+        return next((i for i, given in enumerate(givens) if path == given or given in path.parents), len(givens))
+
+    positions = {path: position(path) for path in table["path"].unique()}
+    order = np.argsort(table["path"].map(positions).to_numpy(), kind="stable")
+    return table.iloc[order].reset_index(drop=True)
 
 
 def combine(tables: list):
@@ -282,7 +376,9 @@ def combine(tables: list):
 
 def write_table(table, fmt: str, output: str, summaries: dict | None = None) -> None:
     if fmt == "csv":
-        text = table.to_csv(index=False, float_format=f"%.{DECIMALS}g")
+        from meshfer.jsonout import SIGNIFICANT_DIGITS
+
+        text = table.to_csv(index=False, float_format=f"%.{SIGNIFICANT_DIGITS}g")
     elif fmt == "json":
         text = json.dumps([_record(row) for row in table.to_dict(orient="records")], indent=2,
                           ensure_ascii=False) + "\n"
@@ -296,42 +392,56 @@ def write_table(table, fmt: str, output: str, summaries: dict | None = None) -> 
 
 def _record(row: dict) -> dict:
     """JSON-ready values: integers stay integers, missing values are null, floats are rounded."""
-    import pandas as pd
+    from meshfer.jsonout import json_value
 
-    out = {}
-    for key, value in row.items():
-        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-            out[key] = None
-        elif isinstance(value, float):
-            out[key] = float(f"{value:.{DECIMALS}g}")
-        elif hasattr(value, "item"):
-            out[key] = value.item()
-        else:
-            out[key] = value
-    return out
+    return {key: json_value(value) for key, value in row.items()}
 
 
 def terminal_table(table, summaries: dict) -> str:
-    """The short view for a person: file, face, expression and score, eye states; one line per face."""
-    shown = [c for c in ("path", "frame", "face", "expression", "expression_score", "left_eye", "right_eye",
-                         "error") if c in table]
-    view = table[shown].copy()
+    """The short view for a person: file, face, box, expression and score, eye states; one line per face."""
+    import numpy as np
+
+    view = table.copy()
+    if "x_min" in view:  # the face's box, to tell faces apart (the number annotated images show is `face`)
+        boxes = view[["x_min", "y_min", "x_max", "y_max"]].to_numpy(float)
+        view["box"] = ["" if np.isnan(b).any() else "{:.0f},{:.0f},{:.0f},{:.0f}".format(*b) for b in boxes]
+    shown = [c for c in ("path", "frame", "face", "box", "expression", "expression_score", "left_eye",
+                         "right_eye", "error") if c in view]
+    view = view[shown]
     if "expression_score" in view:
         view["expression_score"] = view["expression_score"].map(lambda v: "" if v != v else f"{v:.2f}")
-    view = view.astype(object).where(view.notna(), "").rename(columns={"expression_score": "score"})
+    view = view.astype(object).where(view.notna(), "")
     lines = [view.to_string(index=False)] if len(view) else ["(no predictions)"]
     for video, summary in summaries.items():
         shares = ", ".join(f"{name} {share:.0%}" for name, share in sorted(summary["expression_share"].items(),
                                                                             key=lambda kv: -kv[1]) if share > 0)
         lines.append(f"{video}: {summary['frames']} frames, face found in {summary['face_found_share']:.0%}; "
                      f"time per expression: {shares or '-'}")
+        if eyes := summary.get("eyes"):
+            lines.append(f"{video}: eyes: {eye_events_line(eyes)}")
     return "\n".join(lines) + "\n"
 
 
+def eye_events_line(eyes: dict) -> str:
+    """A video's (or the last minute's) eye events in one line."""
+    rate = "" if eyes["blinks_per_minute"] is None else f" ({eyes['blinks_per_minute']:.0f}/min"
+    rate += f", mean {eyes['mean_blink_ms']:.0f} ms)" if eyes["mean_blink_ms"] else (")" if rate else "")
+    perclos = "-" if eyes["perclos"] is None else f"{eyes['perclos']:.0%}"
+    return (f"{eyes['blinks']} blinks{rate}, {len(eyes['closures'])} closures longer than a blink "
+            f"(longest {eyes['longest_closure_ms'] / 1000:.1f} s), PERCLOS {perclos}, "
+            f"winks {eyes['winks_left']} left / {eyes['winks_right']} right")
+
+
 # --- drawing ---------------------------------------------------------------------------------------------------
-def annotated_path(source: Path, out_dir: Path, roots: list[Path], suffix: str) -> Path:
+ANNOTATED_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}  # what OpenCV writes
+
+
+def annotated_path(source: Path, out_dir: Path, roots: list[Path], suffix: str | None = None,
+                   taken: set[Path] | None = None) -> Path:
     """Where the annotated copy of ``source`` goes: its path relative to the input (file or folder) it came from,
-    below ``out_dir``, so that a/x.jpg and b/x.jpg do not overwrite each other."""
+    below ``out_dir``, so that a/x.jpg and b/x.jpg do not overwrite each other; in the source's format unless
+    ``suffix`` says otherwise. A path in ``taken`` (the inputs, what this run wrote) gets ``.annotated``, then
+    ``-2``, ... added to its name: an input is never written over, even with ``--annotate .``."""
     source = source.resolve()
     for root in roots:
         root = root.resolve()
@@ -340,40 +450,37 @@ def annotated_path(source: Path, out_dir: Path, roots: list[Path], suffix: str) 
             break
     else:
         relative = Path(source.name)
-    return (out_dir / relative).with_suffix(suffix)
+    suffix = suffix or (source.suffix if source.suffix.lower() in ANNOTATED_IMAGE_SUFFIXES else ".png")
+    target = (out_dir / relative).with_suffix(suffix)
+    taken = taken if taken is not None else set()
+    candidate, n = target, 1
+    while candidate.resolve() in taken:
+        n += 1
+        candidate = target.with_name(f"{target.stem}.annotated{'' if n == 2 else f'-{n - 1}'}{suffix}")
+    taken.add(candidate.resolve())
+    return candidate
 
 
-def annotate_images(table, out_dir: Path, roots: list[Path]) -> None:
+def annotate_images(table, out_dir: Path, roots: list[Path], taken: set[Path]) -> None:
     import cv2
 
     from meshfer.imageio import ImageReadError, read_rgb
 
-    written: set[Path] = set()
     for path, rows in table.groupby("path", sort=False):
         try:
             rgb = read_rgb(path)
         except ImageReadError:
             continue
-        target = _unique(annotated_path(Path(path), out_dir, roots, ".png"), written)
+        target = annotated_path(Path(path), out_dir, roots, taken=taken)
         target.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(target), draw(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), rows[rows["error"] == ""]))
-
-
-def _unique(target: Path, written: set[Path]) -> Path:
-    """``x.png``, else ``x-2.png``...: two inputs never write the same file."""
-    candidate, n = target, 1
-    while candidate in written:
-        n += 1
-        candidate = target.with_name(f"{target.stem}-{n}{target.suffix}")
-    written.add(candidate)
-    return candidate
 
 
 class VideoAnnotator:
     """Writes a video's frames with the mesh outline and labels drawn on them."""
 
-    def __init__(self, source: Path, out_dir: Path, roots: list[Path]):
-        self.target = annotated_path(source, out_dir, roots, ".mp4")
+    def __init__(self, source: Path, out_dir: Path, roots: list[Path], taken: set[Path]):
+        self.target = annotated_path(source, out_dir, roots, ".mp4", taken)
         self.target.parent.mkdir(parents=True, exist_ok=True)
         self.writer = None
         self.fps = _fps(source)
@@ -402,9 +509,10 @@ def _fps(source: Path) -> float:
         capture.release()
 
 
-def draw(bgr, table):
-    """The mesh outline (contours of face, eyes, brows, lips) and the labels of each face, on a BGR image; labels
-    are kept inside the picture."""
+def draw(bgr, table, status: str = ""):
+    """The mesh outline (contours of face, eyes, brows, lips), each face's box, number and labels on a filled
+    background (legible on hair or a hat), kept inside the picture; "no face" on a frame without one; ``status``
+    (e.g. the webcam's blink count) along the bottom."""
     import cv2
     import numpy as np
 
@@ -412,20 +520,41 @@ def draw(bgr, table):
 
     scale = max(1.0, 256 / min(bgr.shape[:2]))  # tiny images are enlarged so the drawing stays legible
     canvas = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) if scale > 1 else bgr.copy()
-    font, size, thickness = cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1
+    text_size = max(0.5, min(canvas.shape[:2]) / 900)
     for row in table.itertuples():
         if isinstance(getattr(row, "landmarks", None), np.ndarray):
             pts = (row.landmarks[:, :2] * scale).astype(int)
             for a, b in contour_edges():
                 cv2.line(canvas, tuple(pts[a]), tuple(pts[b]), (0, 255, 0), 1, cv2.LINE_AA)
-        label = f"{row.expression} {row.expression_score:.0%}"
+        box = [int(round(v * scale)) for v in (row.x_min, row.y_min, row.x_max, row.y_max)]
+        cv2.rectangle(canvas, tuple(box[:2]), tuple(box[2:]), LABEL_BACKGROUND, max(1, round(text_size * 2)))
+        label = f"#{int(row.face)} {row.expression} {row.expression_score:.0%}"  # the table's face number
         if isinstance(getattr(row, "left_eye", None), str):
             label += f" eyes {row.left_eye}/{row.right_eye}"
-        (width, height), _ = cv2.getTextSize(label, font, size, thickness)
-        x = int(min(max(0, row.x_min * scale), max(0, canvas.shape[1] - width - 2)))
-        y = int(max(height + 2, row.y_min * scale - 4))
-        cv2.putText(canvas, label, (x, y), font, size, (0, 0, 255), thickness, cv2.LINE_AA)
+        _label(canvas, label, box[0], box[1], text_size, above=True)
+    if table.empty:
+        _label(canvas, "no face", 4, 4, text_size, above=False)
+    if status:
+        _label(canvas, status, 4, canvas.shape[0] - 4, text_size, above=True)
     return canvas
+
+
+LABEL_BACKGROUND = (255, 200, 0)  # BGR: a light blue that white-on-dark and black text both read on; black text
+
+
+def _label(canvas, text: str, x: int, y: int, text_size: float, above: bool) -> None:
+    """Black text on a filled box whose corner is (x, y): above that point or below it, moved inside the image."""
+    import cv2
+
+    font, thickness = cv2.FONT_HERSHEY_SIMPLEX, max(1, round(text_size * 2))
+    (width, height), baseline = cv2.getTextSize(text, font, text_size, thickness)
+    pad = max(2, height // 4)
+    box_w, box_h = width + 2 * pad, height + baseline + 2 * pad
+    left = min(max(0, x), max(0, canvas.shape[1] - box_w))
+    top = y - box_h if above else y
+    top = min(max(0, top), max(0, canvas.shape[0] - box_h))
+    cv2.rectangle(canvas, (left, top), (left + box_w, top + box_h), LABEL_BACKGROUND, cv2.FILLED)
+    cv2.putText(canvas, text, (left + pad, top + pad + height), font, text_size, (0, 0, 0), thickness, cv2.LINE_AA)
 
 
 # --- evaluate and webcam ---------------------------------------------------------------------------------------
@@ -447,12 +576,30 @@ def run_evaluate(args) -> int:
 
     with _recognizer(args) as recognizer:
         result = evaluate_folder(recognizer, args.root, aliases, progress=None)
-    text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
-    if args.output == "-":
-        sys.stdout.write(text)
-    else:
-        Path(args.output).write_text(text, encoding="utf-8")
+    sys.stdout.write(evaluation_text(result))
+    if args.output != "-":
+        Path(args.output).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return EXIT_OK
+
+
+def evaluation_text(result: dict) -> str:
+    """`meshfer evaluate`'s report for a person: the headline figures, recall per class, the confusion matrix."""
+    lines = [f"{result['root']}: {result['images']} images, approach {result['approach']}",
+             f"accuracy {result['accuracy']:.1%}   macro-F1 {result['macro_f1']:.3f}   "
+             f"no face {result['no_face_rate']:.1%} (counted as wrong)", ""]
+    confusion = result["confusion"]
+    names = [name[:8] for name in confusion["columns_predicted"]]
+    width = max(8, *map(len, names))
+    lines.append("true \\ predicted".ljust(16) + "".join(n.rjust(width + 1) for n in names) + "   recall")
+    for label, counts in zip(confusion["rows_true"], confusion["counts"]):
+        recall = result["per_class"][label]["recall"] if result["per_class"][label]["support"] else float("nan")
+        lines.append(label.ljust(16) + "".join(str(c).rjust(width + 1) for c in counts) +
+                     ("      -" if recall != recall else f"   {recall:.2f}"))
+    for key, what in (("unknown_folders", "folders not scored (no such label; see --alias)"),
+                      ("empty_folders", "label folders without images")):
+        if result.get(key):
+            lines.append(f"{what}: {', '.join(result[key])}")
+    return "\n".join(lines) + "\n"
 
 
 def run_webcam(args) -> int:
@@ -461,17 +608,41 @@ def run_webcam(args) -> int:
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise UsageError("no display to show the webcam window on (DISPLAY is not set)")
     check_common(args)
-    capture = cv2.VideoCapture(args.camera)
+    from meshfer._native import quiet_native_logs
+
+    with quiet_native_logs():  # OpenCV's V4L2 and FFmpeg backends print a dozen lines when there is no camera
+        capture = cv2.VideoCapture(args.camera)
     if not capture.isOpened():
         raise UsageError(f"camera {args.camera} cannot be opened (no camera, or in use)")
     capture.release()
     with _recognizer(args) as recognizer:
         for table, frame in recognizer.stream(args.camera, smoothing=args.smoothing, return_mesh=True):
-            cv2.imshow("meshfer", draw(frame, table))
+            eyes = table.attrs.get("eye_events")
+            status = (f"last minute: {eyes['blinks']} blinks, PERCLOS "
+                      f"{'-' if eyes['perclos'] is None else format(eyes['perclos'], '.0%')}") if eyes else ""
+            cv2.imshow("meshfer", draw(frame, table, status))
             if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                 break
     cv2.destroyAllWindows()
     return EXIT_OK
+
+
+def run_serve(args) -> int:
+    import importlib.util
+
+    missing = [name for name in ("starlette", "uvicorn", "websockets") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"meshfer serve needs {', '.join(missing)}: pip install \"meshfer[serve]\"")
+    check_common(args)
+    from meshfer.server import serve
+    from meshfer.service import ServiceSettings
+
+    settings = ServiceSettings(approach=args.approach or "", models_dir=args.models_dir or "",
+                               num_faces=args.num_faces, token=args.token,
+                               max_upload_bytes=int(args.max_upload_mb * 2**20),
+                               max_pixels=int(args.max_megapixels * 1e6), queue=args.queue,
+                               cors_origin=args.cors_origin)
+    return serve(settings, args.host, args.port, args.workers)
 
 
 def _say(message: str) -> None:

@@ -2,7 +2,9 @@
 videos in folders, including labelled ``<root>/<label>/`` folders."""
 from __future__ import annotations
 
+import io
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,10 @@ class ImageReadError(ValueError):
     def __init__(self, source: Any, reason: str):
         self.source, self.reason = str(source), reason
         super().__init__(f"{source}: {reason}")
+
+
+class ImageTooLargeError(ImageReadError):
+    """An image whose header declares more pixels than allowed; nothing was decoded."""
 
 
 def is_image_path(path: str | os.PathLike) -> bool:
@@ -57,7 +63,9 @@ def folder_contents(folder: str | os.PathLike) -> FolderContents:
     suffix or, lacking an image or video suffix, by its header; anything else is listed as skipped."""
     contents = FolderContents()
     for path in sorted(_walk(Path(folder))):
-        if is_image_path(path):
+        if not path.is_file():  # a FIFO, socket or device would block or never end when read; a broken link
+            contents.skipped.append(path)
+        elif is_image_path(path):
             contents.images.append(path)
         elif is_video_path(path):
             contents.videos.append(path)
@@ -87,22 +95,25 @@ class LabelledImages:
 
 def labelled_images(root: str | os.PathLike, aliases: Mapping[str, str], where: str = "",
                     into: LabelledImages | None = None) -> LabelledImages:
-    """Images below ``root/<folder>/`` for every folder named in ``aliases`` (folder name -> label)."""
+    """Images below ``root/<folder>/`` for every folder named in ``aliases`` (folder name -> label); folder names
+    match whatever their case (`Happy/` is `happy/`)."""
     found = into or LabelledImages()
+    label_of = {folder.casefold(): label for folder, label in aliases.items()}
     for sub in sorted(Path(root).iterdir()):
         name = f"{where}{sub.name}"
+        label = label_of.get(sub.name.casefold())
         if not sub.is_dir():
-            if sub.name in aliases:  # e.g. a file called `happy` where the happy folder should be
+            if label:  # e.g. a file called `happy` where the happy folder should be
                 found.label_entries_not_folders.append(name)
             continue
-        if sub.name not in aliases:
+        if not label:
             found.unknown_folders.append(name)
             continue
         contents = folder_contents(sub)
         found.skipped_files += contents.skipped + contents.videos
         if not contents.images:
             found.empty_folders.append(name)
-        found.pairs += [(p, aliases[sub.name]) for p in contents.images]
+        found.pairs += [(p, label) for p in contents.images]
     return found
 
 
@@ -111,25 +122,43 @@ def unique(paths: Iterable[Path]) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
-def read_rgb(path: str | os.PathLike) -> np.ndarray:
+def read_rgb(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode a file into an HxWx3 uint8 RGB array, applying its EXIF orientation."""
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(path, "no such file" if not path.exists() else "not a regular file")
     if path.stat().st_size == 0:
         raise ImageReadError(path, "empty file (0 bytes)")
+    return _decode(path, path, max_pixels)
+
+
+def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode an encoded image held in memory (an upload) like :func:`read_rgb` decodes a file. The size is checked
+    from the header, before the pixels are decoded: :class:`ImageTooLargeError` above ``max_pixels``."""
+    if not data:
+        raise ImageReadError(name, "empty image (0 bytes)")
+    return _decode(io.BytesIO(data), name, max_pixels)
+
+
+def _decode(source, name: Any, max_pixels: int) -> np.ndarray:
     try:
-        with Image.open(path) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise ImageReadError(path, f"image too large ({img.width}x{img.height} pixels)")
+        with warnings.catch_warnings(), Image.open(source) as img:  # reads the header only
+            # Our own limit is the one that counts; Pillow's bomb warning would only be noise on the user's terminal.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if img.width * img.height > max_pixels:
+                raise ImageTooLargeError(name, f"image too large ({img.width}x{img.height} = "
+                                               f"{img.width * img.height / 1e6:.3g} MP, limit {max_pixels / 1e6:.3g} MP)")
             img.load()
             return pil_to_rgb(ImageOps.exif_transpose(img))
     except ImageReadError:
         raise
     except UnidentifiedImageError:
-        raise ImageReadError(path, "not an image file (unrecognised format)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        raise ImageReadError(path, f"corrupt or truncated image ({err})") from None
+        raise ImageReadError(name, "not an image file (unrecognised format)") from None
+    except Image.DecompressionBombError:  # Pillow's own ceiling (twice its MAX_IMAGE_PIXELS), checked at open
+        raise ImageTooLargeError(name, f"image too large (over {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} MP, "
+                                       f"limit {max_pixels / 1e6:.3g} MP)") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageReadError(name, f"corrupt or truncated image ({err})") from None
 
 
 def pil_to_rgb(img: Image.Image) -> np.ndarray:

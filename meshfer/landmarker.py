@@ -59,7 +59,8 @@ def resolve_model(path: str | os.PathLike | None = None, unsafe: bool = False) -
     if actual != MODEL_SHA256 and not unsafe:
         raise LandmarkerModelError(
             f"landmarker model at {chosen} has SHA-256 {actual}, not the expected one: the file is damaged or "
-            f"another model ({hint}); to use another landmarker anyway, pass the unsafe option"
+            f"another model ({hint}); to use another landmarker anyway, pass unsafe_model=True "
+            f"(on the command line: --unsafe-landmarker)"
         )
     return chosen, actual
 
@@ -210,8 +211,12 @@ class Landmarker:
             output_face_blendshapes=True,
             output_facial_transformation_matrixes=True,
         )
-        with quiet_native_logs():
-            return tasks.FaceLandmarker.create_from_options(options)
+        try:
+            with quiet_native_logs():
+                return tasks.FaceLandmarker.create_from_options(options)
+        except (RuntimeError, ValueError) as err:  # an unsafe_model file that is no FaceLandmarker bundle
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise LandmarkerModelError(f"{self.model_path} is not a usable face landmarker model ({reason})") from None
 
     @property
     def lenient(self):
@@ -240,7 +245,8 @@ class Landmarker:
         tenth the size of the most confident face is almost always a texture mistaken for a face: both are dropped.
         """
         if self._strict is None:
-            raise RuntimeError("this Landmarker is closed")
+            raise RuntimeError("the face landmarker was closed (by close() or the end of its `with` block); "
+                               "make a new Recognizer to go on")
         rgb = to_rgb(image)
         for attempt, (pad_fraction, pad_mode) in enumerate(self.config.attempts()):
             # The first attempt pads small images only; the retries, for hard cases (a tight crop of a large

@@ -8,6 +8,7 @@ Serving wing: numpy, MediaPipe, onnxruntime and pandas; nothing of the training 
 """
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -20,7 +21,10 @@ import pandas as pd
 
 from meshfer import mesh
 from meshfer.features import MeshBatch, compute_features
-from meshfer.imageio import ImageReadError, folder_contents, labelled_images, to_rgb, unique
+from meshfer.imageio import (
+    MAX_PIXELS, ImageReadError, folder_contents, is_video_path, labelled_images, read_rgb, to_rgb, unique,
+)
+from meshfer.jsonout import json_value
 from meshfer.labels import EXPRESSION_FOLDER_ALIASES, EXPRESSIONS, EYE_OPENNESS, EYE_STATES
 from meshfer.landmarker import DetectConfig, FaceMesh, Landmarker
 from meshfer.runtime import (
@@ -34,7 +38,8 @@ from meshfer.runtime import (
     load_model,
 )
 from meshfer.scores import per_class_report, split_metrics
-from meshfer.video import FaceTracks, frame_count, read_frames
+from meshfer.eye_events import LiveEyeEvents
+from meshfer.video import FaceTracks, VideoEndedEarly, frame_count, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +111,12 @@ class Faces:
             columns["blendshapes"] = [dict(zip(mesh.BLENDSHAPE_NAMES, f.blendshapes.tolist())) for f in self.meshes]
         return columns
 
+    def records(self, return_mesh: bool = False) -> list[dict[str, Any]]:
+        """One JSON-ready dict per face, with the keys of the table's columns (what ``meshfer predict --json``
+        writes for an image, without ``path`` and ``error``), built without pandas."""
+        columns = self.columns(return_mesh)
+        return [{name: json_value(values[i]) for name, values in columns.items()} for i in range(len(self))]
+
     def to_frame(self, return_mesh: bool = False) -> pd.DataFrame:
         columns = result_columns(eyes=self.eyes is not None)
         return _frame([self.columns(return_mesh)], columns + (MESH_COLUMNS if return_mesh else []))
@@ -139,13 +150,17 @@ class Recognizer:
         unsafe_landmarker: bool = False,
         detect_config: DetectConfig | None = None,
         threads: int = 1,
+        max_megapixels: float = MAX_PIXELS / 1e6,
     ):
         if int(num_faces) < 1:
             raise ValueError(f"num_faces must be at least 1, not {num_faces}")
+        if not max_megapixels > 0:
+            raise ValueError(f"max_megapixels must be above 0, not {max_megapixels}")
+        self.max_pixels = int(max_megapixels * 1e6)  # larger image files are refused from their header
         # Kept so that worker processes can build the same recognizer (predict_many with n_jobs).
         self._settings = dict(approach=approach, models_dir=models_dir, eyes=eyes, num_faces=num_faces,
                               landmarker_model=landmarker_model, unsafe_landmarker=unsafe_landmarker,
-                              detect_config=detect_config, threads=threads)
+                              detect_config=detect_config, threads=threads, max_megapixels=max_megapixels)
         self.models_dir = Path(models_dir) if models_dir else bundled_models_dir()
         known = available_approaches(self.models_dir)
         if not known:
@@ -168,6 +183,26 @@ class Recognizer:
     def close(self) -> None:
         self.landmarker.close()
 
+    def variant(self, approach: str | None = None, eyes: bool | None = None) -> "Recognizer":
+        """This recognizer with another expression approach and/or without the eye model, sharing this one's
+        landmarker and loaded models: cheap, for a service that lets each request choose. Close only the original
+        (a variant's ``close`` closes the shared landmarker)."""
+        other = copy.copy(self)
+        if approach is not None and approach != self.approach:
+            known = available_approaches(self.models_dir)
+            if approach not in known:
+                raise ValueError(f"unknown approach {approach!r}; {self.models_dir} has {', '.join(known)}")
+            other.approach = approach
+            other.expression = load_expression_model(self.models_dir, approach, self._settings["threads"])
+            if other.expression.detect_config != self.expression.detect_config:
+                raise ValueError(f"approach {approach!r} detects faces differently from {self.approach!r}; "
+                                 "use a Recognizer of its own")
+        if eyes is not None and not eyes:
+            other.eye_model = None
+        elif eyes and self.eye_model is None:
+            other.eye_model = load_model(self.models_dir / EYES_APPROACH, self._settings["threads"])
+        return other
+
     @property
     def columns(self) -> list[str]:
         """The result columns of :meth:`predict` (without ``return_mesh``)."""
@@ -185,7 +220,17 @@ class Recognizer:
 
     def predict_faces(self, image: Any, channel_order: str = "RGB") -> Faces:
         """What :meth:`predict` says, as numpy arrays (no pandas table): see :class:`Faces`."""
-        return self._analyse(to_rgb(image, channel_order))
+        return self._analyse(self._rgb(image, channel_order))
+
+    def _rgb(self, image: Any, channel_order: str = "RGB") -> np.ndarray:
+        if isinstance(image, (str, os.PathLike)):
+            if is_video_path(image):
+                raise ImageReadError(image, "a video: use predict_video() (or predict_many() for images)")
+            rgb = read_rgb(image, self.max_pixels)
+            if Path(image).suffix.lower() in ANIMATED_SUFFIXES:
+                _note_if_animated(Path(image))
+            return rgb
+        return to_rgb(image, channel_order)
 
     def _analyse(self, rgb: np.ndarray) -> Faces:
         meshes = self.landmarker.detect(rgb)
@@ -205,16 +250,16 @@ class Recognizer:
         return per_contour[:, [("left", "right").index(contour_of[side]) for side in ("left", "right")]]
 
     # --- many images -----------------------------------------------------------------------------------------
-    def predict_many(self, sources: Iterable[str | os.PathLike], progress: bool | None = None,
+    def predict_many(self, sources: str | os.PathLike | Iterable[str | os.PathLike], progress: bool | None = None,
                      return_mesh: bool = False, n_jobs: int = 1) -> pd.DataFrame:
-        """Every image of the given files and folders (recursively): one row per face, and a row with ``error``
+        """Every image of the given files and folders (recursively; one path is taken as one): one row per face, and a row with ``error``
         for each file that could not be read or had no face (``error="no face found"``), so nothing is lost
         silently. ``progress`` shows a bar on stderr (None: when stderr is a terminal and there are many).
         ``n_jobs`` > 1 shares the files between this process and ``n_jobs - 1`` worker processes (-1: as many as
         there are cores); the rows come back in the same order."""
         from tqdm.auto import tqdm
 
-        paths = list(expand_images(sources))
+        paths = list(expand_images([sources] if isinstance(sources, (str, os.PathLike)) else sources))
         jobs = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs)
         chunks = [paths[i:i + WORKER_CHUNK] for i in range(0, len(paths), WORKER_CHUNK)]
         if jobs == 1 or len(chunks) < 2:
@@ -231,7 +276,7 @@ class Recognizer:
 
     def _file_columns(self, path: Path, return_mesh: bool) -> dict[str, Any]:
         try:
-            faces = self._analyse(to_rgb(path))
+            faces = self._analyse(self._rgb(path))
         except ImageReadError as err:
             return {"path": [str(path)], "error": [err.reason]}
         if not faces.meshes:
@@ -241,13 +286,22 @@ class Recognizer:
 
     # --- video -----------------------------------------------------------------------------------------------
     def stream(self, source: str | os.PathLike | int, smoothing: int = 1, max_frames: int | None = None,
-               return_mesh: bool = False) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+               return_mesh: bool = False, eye_window_s: float = 60.0) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
         """(table, BGR frame) per frame of a video file or camera, as it comes: one row per face, ``face``
         numbered consistently across frames, probabilities averaged over each face's last ``smoothing`` frames;
-        an empty table for a frame with no face."""
+        an empty table for a frame with no face. With the eye model, ``table.attrs["eye_events"]`` holds the eye
+        events (blinks, PERCLOS, ...; :func:`meshfer.eye_events.eye_events`) of the most prominent face over the
+        last ``eye_window_s`` seconds."""
         columns = [*VIDEO_COLUMNS, *self.columns, *(MESH_COLUMNS if return_mesh else [])]
-        for part, _, _, bgr in self._video(source, smoothing, max_frames, return_mesh):
-            yield _frame([part], columns), bgr
+        live = LiveEyeEvents(eye_window_s) if "left_eye" in self.columns else None
+        for part, _, timestamp_ms, bgr in self._video(source, smoothing, max_frames, return_mesh):
+            table = _frame([part], columns)
+            if live is not None:
+                prominent = _largest_face(table)
+                table.attrs["eye_events"] = live.update(
+                    timestamp_ms, *((None, None) if prominent is None else
+                                    (table.at[prominent, "left_eye"], table.at[prominent, "right_eye"])))
+            yield table, bgr
 
     def predict_video(self, source: str | os.PathLike | int, smoothing: int = 1, max_frames: int | None = None,
                       return_mesh: bool = False, progress: bool | None = None, on_frame=None) -> pd.DataFrame:
@@ -263,13 +317,16 @@ class Recognizer:
         frame_columns = [*VIDEO_COLUMNS, *self.columns, *(MESH_COLUMNS if return_mesh else [])]
         parts = []
         with tqdm(total=total, desc="frames", unit="frame", disable=_no_bar(progress, total or 0)) as bar:
-            for part, frame_no, timestamp_ms, bgr in self._video(source, smoothing, max_frames, return_mesh):
-                if on_frame is not None:
-                    on_frame(_frame([part], frame_columns), bgr)
-                n = len(part["face"])
-                parts.append({**part, "error": [""] * n} if n else
-                             {"frame": [frame_no], "timestamp_ms": [timestamp_ms], "error": [NO_FACE]})
-                bar.update()
+            try:
+                for part, frame_no, timestamp_ms, bgr in self._video(source, smoothing, max_frames, return_mesh):
+                    if on_frame is not None:
+                        on_frame(_frame([part], frame_columns), bgr)
+                    n = len(part["face"])
+                    parts.append({**part, "error": [""] * n} if n else
+                                 {"frame": [frame_no], "timestamp_ms": [timestamp_ms], "error": [NO_FACE]})
+                    bar.update()
+            except VideoEndedEarly as err:  # keep what was read; a last row, with no frame, says what is missing
+                parts.append({"error": [err.reason]})
         return _frame(parts, [*frame_columns, "error"])
 
     def _video(self, source, smoothing: int, max_frames: int | None, return_mesh: bool):
@@ -280,6 +337,26 @@ class Recognizer:
             n = len(faces.meshes)
             part = {"frame": [frame_no] * n, "timestamp_ms": [timestamp_ms] * n, **faces.columns(return_mesh, ids)}
             yield part, frame_no, timestamp_ms, bgr
+
+
+ANIMATED_SUFFIXES = {".gif", ".webp"}
+
+
+def _note_if_animated(path: Path) -> None:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        log.warning("%s: an animation of %d frames; only its first frame is scored (convert it to a video "
+                       "for all of them)", path, frames)
+
+
+def _largest_face(table: pd.DataFrame) -> Any:
+    """The index of the row with the largest box, or None for a frame without a face."""
+    if table.empty:
+        return None
+    return ((table["x_max"] - table["x_min"]) * (table["y_max"] - table["y_min"])).idxmax()
 
 
 WORKER_CHUNK = 32  # images a worker process takes at a time
@@ -360,11 +437,16 @@ def _missing(kind: type, n: int) -> np.ndarray:
 
 def expand_images(sources: Iterable[str | os.PathLike]) -> list[Path]:
     """Files as given; folders expanded to their images (recursively, sorted; files without a suffix are taken
-    when their header is an image's). Each file once."""
+    when their header is an image's) and their special files (a FIFO, a device: never opened, they get a row
+    saying what they are). Each file once."""
     paths = []
     for source in sources:
         path = Path(source)
-        paths += folder_contents(path).images if path.is_dir() else [path]
+        if path.is_dir():
+            contents = folder_contents(path)
+            paths += sorted(contents.images + [p for p in contents.skipped if not p.is_file()])
+        else:
+            paths.append(path)
     return unique(paths)
 
 
@@ -387,6 +469,10 @@ def evaluate_folder(recognizer: Recognizer, root: str | os.PathLike, aliases: di
     y_true = np.array([EXPRESSIONS.index(label) for _, label in found.pairs])
     y_pred = np.array([EXPRESSIONS.index(first[str(p)]) if str(p) in first.index else -1 for p, _ in found.pairs])
     errors = table.loc[table["error"] != "", "error"].value_counts().to_dict()
+    confusion = np.zeros((len(EXPRESSIONS), len(EXPRESSIONS) + 1), dtype=int)  # last column: no face
+    np.add.at(confusion, (y_true, y_pred), 1)  # -1 (no face) lands in the last column
     return {"root": str(root), "approach": recognizer.approach, **split_metrics(y_true, y_pred, EXPRESSIONS),
             "per_class": per_class_report(y_true, y_pred, EXPRESSIONS), "errors": errors,
+            "confusion": {"rows_true": list(EXPRESSIONS), "columns_predicted": [*EXPRESSIONS, "no face"],
+                          "counts": confusion.tolist()},
             "unknown_folders": found.unknown_folders, "empty_folders": found.empty_folders}

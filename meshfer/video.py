@@ -6,6 +6,7 @@ IMAGE mode finds. A face keeps its ``face`` number from frame to frame while its
 from __future__ import annotations
 
 import os
+import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,39 +15,63 @@ import numpy as np
 import pandas as pd
 
 from meshfer.imageio import ImageReadError
+from meshfer._native import quiet_native_logs
+from meshfer.eye_events import EyeEventRules, eye_events
 from meshfer.labels import EXPRESSIONS
 
 PROBA_COLUMNS = [f"p_{name}" for name in EXPRESSIONS]
 
 
+class VideoEndedEarly(ImageReadError):
+    """A video file that stops giving frames before the count its container states (damaged or truncated)."""
+
+
 def read_frames(source: str | os.PathLike | int, max_frames: int | None = None
                 ) -> Iterator[tuple[int, int, np.ndarray]]:
-    """(frame number, timestamp in ms, BGR frame) from a video file or a camera index."""
+    """(frame number, timestamp in ms, BGR frame) from a video file or a camera index. A file's timestamps are
+    the container's (a variable frame rate stays right); a camera's are the time since its first frame. A file
+    that ends well before its stated frame count raises :class:`VideoEndedEarly` after its last readable frame."""
     import cv2
 
-    if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
-        raise ImageReadError(source, "no such video file")
-    capture = cv2.VideoCapture(source if isinstance(source, int) else str(source))
+    is_file = isinstance(source, (str, os.PathLike))
+    if is_file and not Path(source).is_file():
+        raise ImageReadError(source, "no such video file" if not Path(source).exists() else "not a regular file")
+    with quiet_native_logs():  # FFmpeg prints e.g. "moov atom not found" itself; our error says it in one line
+        capture = cv2.VideoCapture(str(source) if is_file else source)
     if not capture.isOpened():
-        raise ImageReadError(source, "cannot open the video or camera")
+        raise ImageReadError(source, "cannot open the video (unreadable or not a video)" if is_file
+                             else "cannot open the camera (no camera, or in use)")
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    stated = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if is_file else 0
+    started = time.monotonic()
+    frame_no = 0
     try:
-        frame_no = 0
         while max_frames is None or frame_no < max_frames:
-            ok, frame = capture.read()
+            with quiet_native_logs():
+                ok, frame = capture.read()
             if not ok:
                 break
-            yield frame_no, int(round(frame_no * 1000.0 / fps)), frame
+            if is_file:
+                position = capture.get(cv2.CAP_PROP_POS_MSEC)
+                timestamp = position if position > 0 or frame_no == 0 else frame_no * 1000.0 / fps
+            else:
+                timestamp = (time.monotonic() - started) * 1000.0
+            yield frame_no, int(round(timestamp)), frame
             frame_no += 1
     finally:
         capture.release()
+    if (max_frames is None or frame_no < max_frames) and stated - frame_no > max(2, 0.02 * stated):
+        # Containers estimate their count from the duration for some codecs: a frame or two short is normal.
+        raise VideoEndedEarly(source, f"the video ended early: {frame_no} of the {stated} frames its container "
+                                      f"states could be read (damaged or truncated file)")
 
 
 def frame_count(source: str | os.PathLike) -> int | None:
     """The container's frame count, if it states one (for a progress bar)."""
     import cv2
 
-    capture = cv2.VideoCapture(str(source))
+    with quiet_native_logs():
+        capture = cv2.VideoCapture(str(source))
     try:
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     finally:
@@ -98,71 +123,123 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def main_face(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per frame: the face seen in the most frames (the subject), or a no-face row where it is absent."""
-    faces = table.dropna(subset=["face"])
+SWITCH_AREA_RATIO = 0.7  # another face becomes the subject when the subject's box is below 0.7x its area
+
+
+def subject_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per frame, following the person: the most prominent face (the largest box), kept while it stays in
+    view and not much smaller than the largest (so two similar faces do not make it flicker), re-acquired after a
+    gap or a jump. Frames without a face get a row with only ``frame`` and ``timestamp_ms``."""
+    table = table[table["frame"].notna()]  # a row about the file (e.g. "ended early") is not a frame
     frames = table.drop_duplicates("frame")[["frame", "timestamp_ms"]].set_index("frame")
+    faces = table.dropna(subset=["face"]) if "face" in table else table.iloc[:0]
     if faces.empty:
         return frames.reset_index()
-    subject = faces["face"].value_counts().idxmax()
-    rows = faces[faces["face"] == subject].drop_duplicates("frame").set_index("frame")
-    return frames.join(rows.drop(columns=["timestamp_ms"]), how="left").reset_index()
+    area = (faces["x_max"] - faces["x_min"]) * (faces["y_max"] - faces["y_min"])
+    chosen, subject = [], None
+    for _, rows in faces.assign(_area=area).groupby("frame", sort=True):
+        largest = rows.loc[rows["_area"].idxmax()]
+        kept = rows[rows["face"] == subject]
+        row = kept.iloc[0] if len(kept) and kept["_area"].iloc[0] >= SWITCH_AREA_RATIO * largest["_area"] else largest
+        subject = row["face"]
+        chosen.append(row.name)
+    rows = faces.loc[chosen].drop(columns=["timestamp_ms"]).set_index("frame")
+    return frames.join(rows, how="left").reset_index()
 
 
-def video_summary(table: pd.DataFrame) -> dict:
-    """Share of frames where a face was found, and share of those frames (the subject's face) per expression."""
-    main = main_face(table)
-    frames = len(main)
-    with_face = main.dropna(subset=["expression"]) if "expression" in main else main.iloc[:0]
-    counts = with_face["expression"].value_counts() if len(with_face) else pd.Series(dtype=int)
-    duration = (float(main["timestamp_ms"].max()) / 1000.0) if frames else 0.0
-    return {
+def video_summary(table: pd.DataFrame, rules: EyeEventRules = EyeEventRules()) -> dict:
+    """The share of frames with a face (any face), and for the person followed (see :func:`subject_rows`): the
+    share of their frames per expression and, with the eye model, their eye events (:mod:`meshfer.eye_events`)."""
+    frames_with_face = table.loc[table["frame"].notna() & (table["error"] == "") if "error" in table
+                                 else table["frame"].notna(), "frame"].nunique()
+    subject = subject_rows(table)
+    frames = len(subject)
+    seen = subject.dropna(subset=["expression"]) if "expression" in subject else subject.iloc[:0]
+    counts = seen["expression"].value_counts() if len(seen) else pd.Series(dtype=int)
+    times = subject["timestamp_ms"].to_numpy(np.float64)
+    summary = {
         "frames": int(frames),
-        "duration_s": round(duration, 3),
-        "face_found_share": round(len(with_face) / frames, 4) if frames else 0.0,
-        "expression_share": {name: round(float(counts.get(name, 0)) / len(with_face), 4) if len(with_face) else 0.0
+        "duration_s": round((times[-1] + _frame_step(times)) / 1000.0, 3) if frames else 0.0,
+        "face_found_share": round(frames_with_face / frames, 4) if frames else 0.0,
+        "expression_share": {name: round(float(counts.get(name, 0)) / len(seen), 4) if len(seen) else 0.0
                              for name in EXPRESSIONS},
     }
+    if "left_eye" in subject and frames:
+        summary["eyes"] = eye_events(times, _states(subject["left_eye"]), _states(subject["right_eye"]), rules)
+    return summary
 
 
-def plot_timeline(table: pd.DataFrame, path: str | os.PathLike, title: str = "") -> None:
-    """A PNG of the subject's expression probabilities (as smoothed) and both eyes' openness over time, with
-    the frames where no face was found shaded."""
+def _states(column: pd.Series) -> list:
+    return [value if isinstance(value, str) and value else None for value in column]
+
+
+def _frame_step(seconds: np.ndarray) -> float:
+    return float(np.median(np.diff(seconds))) if len(seconds) > 1 else 0.0
+
+
+def plot_timeline(table: pd.DataFrame, path: str | os.PathLike, title: str = "",
+                  rules: EyeEventRules = EyeEventRules()) -> None:
+    """A PNG of the person's expression probabilities (as smoothed) and both eyes' openness over time: frames
+    without a face shaded grey, blinks marked, closures longer than a blink shaded."""
+    import warnings
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    main = main_face(table)
-    seconds = main["timestamp_ms"].to_numpy(float) / 1000.0
-    missing = main["expression"].isna().to_numpy() if "expression" in main else np.ones(len(main), bool)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True, height_ratios=[3, 1.3])
+    subject = subject_rows(table)
+    summary = video_summary(table, rules)
+    seconds = subject["timestamp_ms"].to_numpy(float) / 1000.0
+    missing = subject["expression"].isna().to_numpy() if "expression" in subject else np.ones(len(subject), bool)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True, height_ratios=[3, 1.5])
     colours = plt.get_cmap("tab10")
     for i, (column, name) in enumerate(zip(PROBA_COLUMNS, EXPRESSIONS)):
-        values = main[column].to_numpy(float) if column in main else np.full(len(main), np.nan)
-        top.plot(seconds, values, label=name, color=colours(i), linewidth=1.4)
+        values = subject[column].to_numpy(float) if column in subject else np.full(len(subject), np.nan)
+        top.plot(seconds, values, label=name, color=colours(i), linewidth=1.4, clip_on=False)
     for side, style in (("left", "-"), ("right", "--")):
         column = f"{side}_eye_openness"
-        if column in main:
-            bottom.plot(seconds, main[column].to_numpy(float), style, color="0.25", label=f"{side} eye")
-    step = float(np.median(np.diff(seconds))) if len(seconds) > 1 else 0.04
+        if column in subject:
+            bottom.plot(seconds, subject[column].to_numpy(float), style, color="0.25", label=f"{side} eye",
+                        clip_on=False)
+    step = _frame_step(seconds)
     for axis in (top, bottom):
         for start, stop in _runs(missing):
             axis.axvspan(seconds[start] - step / 2, seconds[stop - 1] + step / 2, color="0.85", linewidth=0)
+    eyes = summary.get("eyes")
+    if eyes:
+        for closure in eyes["closures"]:
+            bottom.axvspan(closure["start_s"], closure["end_s"], color="tab:red", alpha=0.18, linewidth=0)
+        blink_times = _blink_starts(subject, rules)
+        bottom.plot(blink_times, np.full(len(blink_times), 1.12), "v", color="tab:red", markersize=6,
+                    clip_on=False, label="blink")
     top.set_ylim(0, 1)
     top.set_ylabel("probability")
-    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    summary = video_summary(table)
-    top.set_title(f"{title}  (face found in {summary['face_found_share']:.0%} of {summary['frames']} frames; "
-                  "grey: no face)".strip())
+    with warnings.catch_warnings():  # a legend of a video without faces has no lines: matplotlib warns
+        warnings.simplefilter("ignore", UserWarning)
+        top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+        bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    headline = f"face found in {summary['face_found_share']:.0%} of {summary['frames']} frames"
+    if eyes:
+        headline += f"; {eyes['blinks']} blinks, PERCLOS {eyes['perclos'] or 0:.0%}"
+    top.set_title(f"{title}  ({headline})".strip(), fontsize=10)
     bottom.set_ylim(-0.05, 1.05)
     bottom.set_yticks([0, 1 / 3, 2 / 3, 1], ["closed", "narrowed", "open", "wide"])
     bottom.set_ylabel("eye openness")
-    bottom.set_xlabel("time (s)")
-    bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    bottom.set_xlabel("time (s); grey: no face; red: closed longer than a blink; \u25bc blink. "
+                      "The person followed is the most prominent face")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _blink_starts(subject: pd.DataFrame, rules: EyeEventRules) -> list[float]:
+    """Seconds where each counted blink starts (for the marks on the timeline)."""
+    from meshfer.eye_events import blink_runs
+
+    return [start_ms / 1000.0 for start_ms, _ in blink_runs(
+        subject["timestamp_ms"].to_numpy(np.float64), _states(subject["left_eye"]), _states(subject["right_eye"]),
+        rules)]
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

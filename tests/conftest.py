@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 PHOTOS = sorted((FIXTURES / "faces").glob("*.jpg"))
 REQUIRE_DATA = os.environ.get("MESHFER_REQUIRE_DATA") == "1"
+REQUIRE_BROWSER = os.environ.get("MESHFER_REQUIRE_BROWSER") == "1"
 
 
 def dataset_root(name: str, env: str) -> Path:
@@ -26,6 +27,14 @@ def dataset_root(name: str, env: str) -> Path:
     reason = f"needs the {name} dataset (research use, not in the repository): set {env} or run `make data`"
     if REQUIRE_DATA:
         pytest.fail(f"{reason} (MESHFER_REQUIRE_DATA=1 makes a missing dataset a failure)")
+    pytest.skip(reason)
+
+
+def missing_browser(reason: str):
+    """Skip a real-browser test whose browser (or driver) is not installed; with MESHFER_REQUIRE_BROWSER=1 (as CI
+    sets it where Chromium is installed) fail instead."""
+    if REQUIRE_BROWSER:
+        pytest.fail(f"{reason} (MESHFER_REQUIRE_BROWSER=1 makes a missing browser a failure)")
     pytest.skip(reason)
 
 
@@ -192,3 +201,22 @@ def pipeline_project(tmp_path_factory, fer_root, eyes_root, eyes_fer_root):
     run_ok(["git", "commit", "-qm", "full params, as a user's clone has them"], dest, env)
     first = run_ok([sys.executable, "scripts/quick.py"], dest, env)  # `make quick`, without the venv step
     return dest, env, first
+
+
+# --- JSON schemas ------------------------------------------------------------------------------------------------
+def schema_validator(name: str, definition: str | None = None):
+    """A validator for meshfer/schemas/<name> (or one of its $defs), resolving the references between the files."""
+    import json
+    from importlib import resources
+
+    import jsonschema
+    import referencing
+
+    folder = resources.files("meshfer") / "schemas"
+    schemas = {p.name: json.loads(p.read_text()) for p in folder.iterdir() if p.name.endswith(".json")}
+    registry = referencing.Registry().with_resources(
+        (s["$id"], referencing.Resource.from_contents(s)) for s in schemas.values())
+    schema = schemas[name]
+    if definition:
+        schema = {"$ref": f"{schema['$id']}#/$defs/{definition}"}
+    return jsonschema.Draft202012Validator(schema, registry=registry)

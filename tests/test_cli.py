@@ -4,18 +4,18 @@ import io
 import json
 import shutil
 import time
-from importlib import resources
+from pathlib import Path
 
-import jsonschema
 import numpy as np
 import pytest
 from PIL import Image
 
 from meshfer.cli import main
 from meshfer.labels import EXPRESSIONS, EYE_STATES
-from tests.conftest import run_cli, write_video
+from tests.conftest import run_cli, schema_validator, write_video
 
-SCHEMA = json.loads((resources.files("meshfer") / "schemas" / "predictions.schema.json").read_text())
+SCHEMA = schema_validator("predictions.schema.json")
+SUMMARY_SCHEMA = schema_validator("video_summary.schema.json")
 
 
 @pytest.fixture(scope="module")
@@ -30,19 +30,21 @@ def test_terminal_gets_a_short_table(face_images):
     code, out, err = run_cli("predict", *face_images)
     assert code == 0, err
     header = out.splitlines()[0].split()
-    assert header == ["path", "face", "expression", "score", "left_eye", "right_eye", "error"]
+    assert header == ["path", "face", "box", "expression", "expression_score", "left_eye", "right_eye", "error"]
     assert len(out.splitlines()) == 1 + len(face_images) and err == ""  # no library log lines
     for line in out.splitlines()[1:]:
-        path, face, expression, score, left, right = line.split()
+        path, face, box, expression, score, left, right = line.split()
         assert expression in EXPRESSIONS and 1 / len(EXPRESSIONS) < float(score) <= 1
         assert face == "0" and {left, right} <= set(EYE_STATES)
+        x_min, y_min, x_max, y_max = map(int, box.split(","))
+        assert x_min < x_max and y_min < y_max
 
 
 def test_json_validates_keeps_integers_and_does_not_escape_slashes(face_images, blank_png):
     code, out, err = run_cli("predict", *face_images[:2], blank_png, "--json")
     assert code == 0, err
     records = json.loads(out)
-    jsonschema.validate(records, SCHEMA)
+    SCHEMA.validate(records)
     assert "\\/" not in out and records[0]["face"] == 0 and isinstance(records[0]["face"], int)
     assert records[-1]["error"] == "no face found" and records[-1]["face"] is None
     assert list(records[0]) == ["path", "face", "x_min", "y_min", "x_max", "y_max", "expression",
@@ -67,12 +69,13 @@ def test_a_video_alone_gives_rows_for_every_frame_a_summary_and_a_timeline(clip,
     code, out, err = run_cli("predict", clip, "--json", "--smoothing", "3", "--plot", plot, "--summary", summary)
     assert code == 0, err
     records = json.loads(out)
-    jsonschema.validate(records, SCHEMA)
+    SCHEMA.validate(records)
     assert list(records[0])[:4] == ["path", "frame", "timestamp_ms", "face"] and list(records[0])[-1] == "error"
     frames = {r["frame"] for r in records}
     assert frames == set(range(12))
     assert [r["error"] for r in records if r["frame"] in (5, 6)] == ["no face found"] * 2
     assert Image.open(plot).size[0] > 500
+    SUMMARY_SCHEMA.validate(json.loads(summary.read_text()))
     facts = json.loads(summary.read_text())[str(clip)]
     assert facts["frames"] == 12 and facts["face_found_share"] == round(10 / 12, 4)
     assert sum(facts["expression_share"].values()) == pytest.approx(1, abs=1e-3)
@@ -101,19 +104,26 @@ def test_label_is_drawn_inside_the_image(photo):
 
     from meshfer.cli import draw
 
-    bgr = np.zeros((200, 200, 3), np.uint8)
-    row = pd.DataFrame([{"x_min": 190.0, "y_min": 5.0, "expression": "surprise", "expression_score": 0.99,
+    bgr = np.full((200, 200, 3), 128, np.uint8)
+    row = pd.DataFrame([{"face": 0, "x_min": 190.0, "y_min": 5.0, "x_max": 199.0, "y_max": 30.0,
+                         "expression": "surprise", "expression_score": 0.99,
                          "left_eye": "narrowed", "right_eye": "narrowed"}])
     canvas = draw(bgr, row)
-    red = np.argwhere(canvas[..., 2] > 0)
-    assert red[:, 1].max() < canvas.shape[1] and red[:, 1].min() < 150  # moved left to fit, not cut off
+    drawn = np.argwhere((canvas != 128).any(axis=2))
+    assert drawn[:, 1].max() < canvas.shape[1] and drawn[:, 1].min() < 100  # moved left to fit, not cut off
+    text = np.argwhere((canvas.sum(axis=2) == 0)[:40])  # black letters on the filled label
+    background = np.argwhere((canvas == (255, 200, 0)).all(axis=2)[:40])
+    assert len(text) > 50 and len(background) > 5 * len(text) / 2
 
 
 def test_bad_inputs_one_line_each_and_the_rest_kept(face_image, tmp_path):
     (tmp_path / "fake.jpg").write_text("not an image")
     code, out, err = run_cli("predict", face_image, tmp_path / "fake.jpg", tmp_path / "absent.png", "--json")
     assert code == 1
-    assert len(json.loads(out)) == 2  # the good image and the fake one's error row
+    records = json.loads(out)  # every input has a row, the missing one too
+    assert [(Path(r["path"]).name, r["error"]) for r in records] == [
+        (face_image.name, ""), ("fake.jpg", "not an image file (unrecognised format)"),
+        ("absent.png", "no such file or folder")]
     assert sorted(err.strip().splitlines()) == sorted([f"meshfer: {tmp_path / 'absent.png'}: no such file or folder",
                                                        f"meshfer: {tmp_path / 'fake.jpg'}: not an image file "
                                                        "(unrecognised format)"])
@@ -122,7 +132,8 @@ def test_bad_inputs_one_line_each_and_the_rest_kept(face_image, tmp_path):
 def test_empty_folder_is_a_failure_and_says_so(tmp_path):
     (tmp_path / "empty").mkdir()
     code, out, err = run_cli("predict", tmp_path / "empty")
-    assert code == 1 and "no images or videos" in err and out == ""
+    assert code == 1 and err == f"meshfer: {tmp_path / 'empty'}: no images or videos in this folder\n"
+    assert out.split() == ["path", "error", str(tmp_path / "empty"), *"no images or videos in this folder".split()]
 
 
 def test_folder_reports_skipped_files_and_reads_images_without_a_suffix(tmp_path, face_image):

@@ -1,0 +1,212 @@
+"""`meshfer serve` under load: throughput and latency with 1, 4 and 16 concurrent clients on FER-2013 crops and on
+photos, against `meshfer predict -j 2` on the same files; memory after 500 and after 5,000 requests; overload.
+
+The server and `meshfer predict` run from a clean venv with this checkout's wheel and its [serve] extra (no
+TensorFlow there: `import mediapipe` would import it and weigh on the memory figures). The clients are threads of
+this process, each with its own keep-alive connection, posting each image as the raw body (what an app does); they
+share the machine's cores with the server, as a load generator on the same box does.
+Run: `python -m bench.http` (about 6 minutes on 2 cores, plus a minute for the venv) -> bench/results/http.json.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.common import ROOT, fer_sample, write_result
+from bench.predict import photo_sample
+
+SERVE_VENV = Path(tempfile.gettempdir()) / "meshfer-serve-venv"
+PYTHON = SERVE_VENV / "bin" / "python"
+
+
+def serve_install(rebuild: bool = False) -> dict:
+    """This checkout's wheel with the [serve] extra in a clean venv (made once, then the wheel reinstalled)."""
+    with tempfile.TemporaryDirectory() as wheels:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                        wheels, str(ROOT)], check=True)
+        wheel = next(Path(wheels).glob("*.whl"))
+        if rebuild or not PYTHON.exists():
+            shutil.rmtree(SERVE_VENV, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(SERVE_VENV)], check=True)
+            subprocess.run([str(PYTHON), "-m", "pip", "install", "-q", f"{wheel}[serve]"], check=True)
+        else:
+            subprocess.run([str(PYTHON), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)],
+                           check=True)
+    present = subprocess.run([str(PYTHON), "-c", "import importlib.util as u; print([m for m in ('tensorflow', "
+                              "'sklearn', 'starlette', 'uvicorn') if u.find_spec(m)])"],
+                             capture_output=True, text=True, check=True)
+    return {"venv": "pip install 'meshfer[serve]' (this checkout's wheel)", "modules_present": present.stdout.strip()}
+
+
+class Server:
+    """`meshfer serve` in a subprocess, ready when its ready line is printed."""
+
+    def __init__(self, *args: str):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        # Run from a neutral folder so that the venv's installed meshfer is the one imported, not this checkout.
+        self.process = subprocess.Popen([str(PYTHON), "-m", "meshfer.cli", "serve", "--port", str(self.port), *args],
+                                        cwd=tempfile.gettempdir(), stderr=subprocess.PIPE, text=True)
+        for line in self.process.stderr:
+            if "serving on" in line:
+                break
+        else:
+            raise RuntimeError("meshfer serve did not start")
+        # Drain the per-request log lines so the pipe never fills and blocks the server.
+        threading.Thread(target=lambda: [None for _ in self.process.stderr], daemon=True).start()
+
+    def rss_mib(self) -> float:
+        """Resident memory of the server and its worker processes."""
+        pids = [self.process.pid, *_children(self.process.pid)]
+        return round(sum(_rss_kib(pid) for pid in pids) / 1024, 1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def load(port: int, bodies: list[bytes], clients: int, requests: int) -> dict:
+    """``requests`` posts shared among ``clients`` threads, each image in turn: throughput, latency, statuses."""
+    latencies, statuses, lock = [], Counter(), threading.Lock()
+    next_index = iter(range(requests))
+
+    def client():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        for i in next_index:  # shared iterator: a thread takes the next request number
+            start = time.perf_counter()
+            try:
+                connection.request("POST", "/v1/predict", body=bodies[i % len(bodies)],
+                                   headers={"Content-Type": "image/jpeg"})
+                response = connection.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                status, connection = "connection error", http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            with lock:
+                latencies.append(time.perf_counter() - start)
+                statuses[status] += 1
+        connection.close()
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        for _ in range(clients):
+            pool.submit(client)
+    seconds = time.perf_counter() - start
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return round(1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1)
+
+    return {"clients": clients, "requests": requests, "seconds": round(seconds, 2),
+            "requests_per_second": round(requests / seconds, 1), "p50_ms": pct(0.5), "p95_ms": pct(0.95),
+            "p99_ms": pct(0.99), "statuses": {str(k): v for k, v in sorted(statuses.items(), key=str)},
+            "errors": sum(v for k, v in statuses.items() if k != 200)}
+
+
+def concurrency(files: dict[str, list[Path]], workers: int, requests: int) -> dict:
+    server = Server("--workers", str(workers), "--queue", "32")
+    try:
+        out = {}
+        for kind, paths in files.items():
+            bodies = [p.read_bytes() for p in paths]
+            load(server.port, bodies, 2, 20)  # warm-up: first-use allocations in each worker
+            out[kind] = [load(server.port, bodies, clients, requests) for clients in (1, 4, 16)]
+        return out
+    finally:
+        server.stop()
+
+
+def against_predict(paths: list[Path]) -> dict:
+    """The same files through `meshfer predict -j 2` (a fresh process, start-up included) and through a running
+    `meshfer serve --workers 2` with 16 clients."""
+    start = time.perf_counter()
+    subprocess.run([str(PYTHON), "-m", "meshfer.cli", "predict", "--json", "-o", os.devnull, "-j", "2",
+                    *map(str, paths)], check=True, capture_output=True, cwd=tempfile.gettempdir())
+    predict_rate = len(paths) / (time.perf_counter() - start)
+    server = Server("--workers", "2", "--queue", "32")
+    try:
+        served = load(server.port, [p.read_bytes() for p in paths], 16, len(paths))
+    finally:
+        server.stop()
+    return {"images": len(paths), "predict_j2_images_per_second": round(predict_rate, 1),
+            "serve_workers2_16_clients_images_per_second": served["requests_per_second"],
+            "serve_errors": served["errors"], "ratio": round(served["requests_per_second"] / predict_rate, 2)}
+
+
+def memory(paths: list[Path], total: int = 5000, first: int = 500) -> dict:
+    """Resident memory of a one-worker server after ``first`` and after ``total`` requests (4 clients)."""
+    server = Server("--workers", "1", "--queue", "32")
+    try:
+        bodies = [p.read_bytes() for p in paths]
+        load(server.port, bodies, 4, first)
+        after_first = server.rss_mib()
+        run = load(server.port, bodies, 4, total - first)
+        after_total = server.rss_mib()
+    finally:
+        server.stop()
+    return {f"rss_mib_after_{first}": after_first, f"rss_mib_after_{total}": after_total,
+            "growth": round(after_total / after_first - 1, 3), "errors": run["errors"]}
+
+
+def overload(paths: list[Path], clients: int = 64, requests: int = 1500) -> dict:
+    """Far more clients than a one-worker server with a short queue takes: only 503s beyond it, no crash, and a
+    normal answer right after."""
+    server = Server("--workers", "1", "--queue", "4")
+    try:
+        flood = load(server.port, [p.read_bytes() for p in paths], clients, requests)
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        connection.request("POST", "/v1/predict", body=paths[0].read_bytes(), headers={"Content-Type": "image/jpeg"})
+        response = connection.getresponse()
+        after = {"status": response.status, "faces": len(json.loads(response.read())["faces"])}
+        alive = server.process.poll() is None
+    finally:
+        server.stop()
+    return {"clients": clients, "queue": 4, "flood": flood, "right_after": after, "server_alive": alive}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-label", type=int, default=120, help="FER-2013 test crops per label (default 120)")
+    parser.add_argument("--requests", type=int, default=400, help="requests per concurrency level (default 400)")
+    parser.add_argument("--rebuild-venv", action="store_true", help="rebuild the serving venv from scratch")
+    args = parser.parse_args()
+    crops, photos = fer_sample(per_label=args.per_label), photo_sample()
+    result = {
+        "install": serve_install(args.rebuild_venv),
+        "images": {"fer_crops": len(crops), "photos": len(photos)},
+        "one_worker": concurrency({"fer_crops": crops, "photos": photos}, 1, args.requests),
+        "two_workers": concurrency({"fer_crops": crops, "photos": photos}, 2, args.requests),
+        "against_predict_j2": against_predict([*crops, *photos]),
+        "memory": memory(crops),
+        "overload": overload(crops),
+    }
+    write_result("http", result)
+
+
+if __name__ == "__main__":
+    main()
