@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="HTTP API and web page (needs meshfer[serve])",
                                 description="Serve the models over HTTP: the web page at /, the API under /v1/ "
-                                "(README: Serving over HTTP). Ctrl-C or SIGTERM stops it.")
+                                "(README: Serve over HTTP). Ctrl-C or SIGTERM stops it.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
                        "only; 0.0.0.0 for every interface, then set --token)")
     serve.add_argument("--port", type=port_number, default=8000, help="default 8000")
@@ -440,8 +440,10 @@ def annotated_path(source: Path, out_dir: Path, roots: list[Path], suffix: str |
                    taken: set[Path] | None = None) -> Path:
     """Where the annotated copy of ``source`` goes: its path relative to the input (file or folder) it came from,
     below ``out_dir``, so that a/x.jpg and b/x.jpg do not overwrite each other; in the source's format unless
-    ``suffix`` says otherwise. A path in ``taken`` (the inputs, what this run wrote) gets ``.annotated``, then
-    ``-2``, ... added to its name: an input is never written over, even with ``--annotate .``."""
+    ``suffix`` says otherwise. A copy that would land in its source's own folder (``--annotate .``) is named
+    ``<name>.annotated<suffix>``, so it neither replaces the input nor a file beside it (``clip.avi`` gives
+    ``clip.annotated.mp4``, not ``clip.mp4``); a path in ``taken`` (the inputs, what this run wrote) gets ``-2``,
+    ... added."""
     source = source.resolve()
     for root in roots:
         root = root.resolve()
@@ -452,11 +454,13 @@ def annotated_path(source: Path, out_dir: Path, roots: list[Path], suffix: str |
         relative = Path(source.name)
     suffix = suffix or (source.suffix if source.suffix.lower() in ANNOTATED_IMAGE_SUFFIXES else ".png")
     target = (out_dir / relative).with_suffix(suffix)
+    if target.resolve().parent == source.parent:
+        target = target.with_name(f"{target.stem}.annotated{suffix}")
     taken = taken if taken is not None else set()
     candidate, n = target, 1
     while candidate.resolve() in taken:
         n += 1
-        candidate = target.with_name(f"{target.stem}.annotated{'' if n == 2 else f'-{n - 1}'}{suffix}")
+        candidate = target.with_name(f"{target.stem}-{n}{suffix}")
     taken.add(candidate.resolve())
     return candidate
 

@@ -1,10 +1,12 @@
 """Running the service: ``meshfer serve`` starts uvicorn with N worker processes, each holding its own Recognizer,
-says one line once every worker has its models, and stops cleanly on Ctrl-C or SIGTERM (uvicorn's handling)."""
+says one line once every worker has its models, and stops cleanly on Ctrl-C or SIGTERM (uvicorn shuts down, then
+raises the signal again: that ends here, with "meshfer: stopped" and exit code 0)."""
 from __future__ import annotations
 
 import ipaddress
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -63,16 +65,28 @@ def serve(settings: ServiceSettings, host: str = LOOPBACK, port: int = 8000, wor
     os.environ[READY_DIR_ENV] = ready_dir
     waiter = threading.Thread(target=_say_when_ready, args=(ready_dir, host, port, workers), daemon=True)
     waiter.start()
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         uvicorn.run("meshfer.service:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_config=log_config(), access_log=False, server_header=False,
                     ws_max_size=settings.max_upload_bytes, timeout_graceful_shutdown=5,
                     # a backstop on open connections; requests beyond the inference queue get our own JSON 503
                     limit_concurrency=max(64, 8 * (settings.queue + 1) * workers))
+    except (KeyboardInterrupt, Stopped):  # uvicorn has shut down already, then raised the signal it caught again
+        pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(ready_dir, ignore_errors=True)
     print("meshfer: stopped", file=sys.stderr)
     return 0
+
+
+class Stopped(Exception):
+    """SIGTERM: a stop asked for, as Ctrl-C is."""
+
+
+def _stop(signum, frame) -> None:
+    raise Stopped
 
 
 def _say_when_ready(ready_dir: str, host: str, port: int, workers: int) -> None:

@@ -159,7 +159,7 @@ def video_summary(table: pd.DataFrame, rules: EyeEventRules = EyeEventRules()) -
     times = subject["timestamp_ms"].to_numpy(np.float64)
     summary = {
         "frames": int(frames),
-        "duration_s": round((times[-1] + _frame_step(times)) / 1000.0, 3) if frames else 0.0,
+        "duration_s": round(float(times[-1] + _frame_step(times)) / 1000.0, 3) if frames else 0.0,
         "face_found_share": round(frames_with_face / frames, 4) if frames else 0.0,
         "expression_share": {name: round(float(counts.get(name, 0)) / len(seen), 4) if len(seen) else 0.0
                              for name in EXPRESSIONS},

@@ -42,6 +42,15 @@ def test_annotate_into_the_input_folder_never_writes_over_an_input(tmp_path, fac
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.annotated.jpg", "photo.jpg"]
 
 
+def test_annotating_a_video_in_place_leaves_the_files_beside_it(tmp_path, face_clip):
+    clip = shutil.copy(face_clip, tmp_path / "clip.avi")
+    (tmp_path / "clip.mp4").write_bytes(b"someone else's video")
+    code, _, err = run_cli("predict", clip, "--annotate", tmp_path, "--json", "-o", tmp_path / "out.json")
+    assert code == 0, err
+    assert (tmp_path / "clip.mp4").read_bytes() == b"someone else's video"
+    assert (tmp_path / "clip.annotated.mp4").stat().st_size > 1000
+
+
 def test_one_path_is_one_path_not_its_characters(recognizer, face_image):
     table = recognizer.predict_many(str(face_image))
     assert list(table["path"].unique()) == [str(face_image)] and (table["error"] == "").all()
@@ -171,3 +180,13 @@ def test_api_messages_point_to_what_to_do(face_image, face_clip):
         rec.predict(face_image)
     code, _, err = run_cli("predict", face_image, "-j", "0")
     assert code == 2 and "-j counts processes, this one included" in err
+
+
+def test_webcam_without_a_camera_is_one_line():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "meshfer.cli", "webcam", "--camera", "7"], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "DISPLAY": ":99"})  # a display is named
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == ["meshfer: error: camera 7 cannot be opened (no camera, or in use)"]

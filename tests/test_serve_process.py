@@ -167,6 +167,17 @@ def test_sigterm_stops_it_cleanly(server):
     assert server.lines[-1] == "meshfer: stopped"
 
 
+def test_sigterm_stops_one_worker_cleanly_too(tmp_path):
+    """One worker runs uvicorn in this process, which raises the caught SIGTERM again once it has shut down."""
+    single = Server(env={"TMPDIR": str(tmp_path)})
+    try:
+        single.wait_ready()
+    finally:
+        code = single.stop()
+    assert code == 0 and single.lines[-1] == "meshfer: stopped", single.lines
+    assert not list(tmp_path.glob("meshfer-ready-*"))  # its ready folder is gone
+
+
 def test_a_port_in_use_or_a_bad_option_is_one_line_before_any_model_loads():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
