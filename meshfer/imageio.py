@@ -142,14 +142,16 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS)
 
 def _decode(source, name: Any, max_pixels: int) -> np.ndarray:
     try:
-        with warnings.catch_warnings(), Image.open(source) as img:  # reads the header only
+        with warnings.catch_warnings():
             # Our own limit is the one that counts; Pillow's bomb warning would only be noise on the user's terminal.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            if img.width * img.height > max_pixels:
-                raise ImageTooLargeError(name, f"image too large ({img.width}x{img.height} = "
-                                               f"{img.width * img.height / 1e6:.3g} MP, limit {max_pixels / 1e6:.3g} MP)")
-            img.load()
-            return pil_to_rgb(ImageOps.exif_transpose(img))
+            with Image.open(source) as img:  # reads the header only
+                if img.width * img.height > max_pixels:
+                    raise ImageTooLargeError(name, f"image too large ({img.width}x{img.height} = "
+                                                   f"{img.width * img.height / 1e6:.3g} MP, limit "
+                                                   f"{max_pixels / 1e6:.3g} MP)")
+                img.load()
+                return pil_to_rgb(ImageOps.exif_transpose(img))
     except ImageReadError:
         raise
     except UnidentifiedImageError:

@@ -114,19 +114,22 @@ class Server:
         self.reader.join(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def server(browser_binaries):
-    """Started first (its models load while the browser starts); ready once `url` is asked for."""
-    srv = Server()
+def running(*args: str):
+    """A server for a fixture: started first (its models load while the browser starts), ready once `url` is asked
+    for, stopped at the end."""
+    srv = Server(*args)
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def server(browser_binaries):
+    yield from running()
 
 
 @pytest.fixture(scope="module")
 def token_server(browser_binaries):
-    srv = Server("--token", TOKEN)
-    yield srv
-    srv.stop()
+    yield from running("--token", TOKEN)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import missing_browser
-from tests.test_web import HAND_OVER, HAPPY, NEUTRAL, Server, find_binary, open_page, results, upload
+from tests.test_web import (  # noqa: F401 - url: the fixture, over this module's server and driver
+    HAND_OVER, HAPPY, NEUTRAL, find_binary, open_page, results, running, upload, url,
+)
 
 pytest.importorskip("uvicorn", reason="needs the [serve] extra: pip install 'meshfer[serve]'")
 
@@ -46,9 +48,7 @@ def firefox_binaries() -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def server(firefox_binaries):
-    srv = Server()
-    yield srv
-    srv.stop()
+    yield from running()
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +66,6 @@ def driver(firefox_binaries, server):
     browser.set_page_load_timeout(30)
     yield browser
     browser.quit()
-
-
-@pytest.fixture(scope="module")
-def url(server, driver) -> str:
-    server.wait_ready()
-    return server.url
 
 
 def test_upload_and_drop_in_firefox(driver, url):
