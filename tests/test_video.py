@@ -10,7 +10,7 @@ from PIL import Image
 
 from meshfer.imageio import read_rgb
 from meshfer.labels import EXPRESSIONS
-from meshfer.video import FaceTracks, clip_from_faces, main_face, plot_timeline, video_summary
+from meshfer.video import FaceTracks, clip_from_faces, plot_timeline, subject_rows, video_summary
 
 
 def test_tracks_keep_numbers_through_motion_gaps_and_order_changes():
@@ -39,10 +39,11 @@ def _frames_table() -> pd.DataFrame:
             continue
         label = "happy" if frame < 4 else "sad"
         proba = {f"p_{n}": float(n == label) for n in EXPRESSIONS}
-        rows.append({"frame": frame, "timestamp_ms": 40 * frame, "face": 0, "expression": label, **proba,
+        rows.append({"frame": frame, "timestamp_ms": 40 * frame, "face": 0, "x_min": 10.0, "y_min": 10.0,
+                     "x_max": 110.0, "y_max": 110.0, "expression": label, **proba,
                      "left_eye_openness": 0.7, "right_eye_openness": 0.6, "error": ""})
-        if frame == 2:  # a passer-by, seen once
-            rows.append({**rows[-1], "face": 1, "expression": "angry"})
+        if frame == 2:  # a passer-by, seen once, smaller
+            rows.append({**rows[-1], "face": 1, "x_min": 150.0, "x_max": 190.0, "expression": "angry"})
     table = pd.DataFrame(rows)
     table["face"] = table["face"].astype("Int64")
     return table
@@ -53,7 +54,8 @@ def test_summary_follows_the_subject_and_counts_frames_without_a_face():
     assert summary["frames"] == 10 and summary["face_found_share"] == 0.8
     assert summary["expression_share"]["happy"] == 0.5 and summary["expression_share"]["sad"] == 0.5
     assert summary["expression_share"]["angry"] == 0.0
-    assert len(main_face(_frames_table())) == 10
+    subject = subject_rows(_frames_table())
+    assert len(subject) == 10 and set(subject["face"].dropna()) == {0}
 
 
 def test_timeline_is_a_picture(tmp_path):
