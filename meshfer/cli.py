@@ -143,27 +143,31 @@ def build_parser() -> argparse.ArgumentParser:
     webcam.add_argument("--smoothing", type=positive_int, default=5, help="average probabilities over N frames")
     webcam.set_defaults(handler=run_webcam)
 
+    from meshfer.server import LOOPBACK, ServiceSettings  # stdlib only: the web stack is imported by `serve` itself
+
+    defaults = ServiceSettings()
     serve = commands.add_parser("serve", help="HTTP API and web page (needs meshfer[serve])",
                                 description="Serve the models over HTTP: the web page at /, the API under /v1/ "
                                 "(README: Serve over HTTP). Ctrl-C or SIGTERM stops it.")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
+    serve.add_argument("--host", default=LOOPBACK, help=f"address to listen on (default {LOOPBACK}: this machine "
                        "only; 0.0.0.0 for every interface, then set --token)")
     serve.add_argument("--port", type=port_number, default=8000, help="default 8000")
     serve.add_argument("--workers", type=positive_int, default=1, help="processes, each with its own models and "
                        "one inference thread (default 1; one per core for throughput)")
     serve.add_argument("--token", default=os.environ.get("MESHFER_TOKEN", ""), help="require `Authorization: "
                        "Bearer TOKEN` on the API (default: $MESHFER_TOKEN; none when unset)")
-    serve.add_argument("--max-upload-mb", type=positive_float, default=10.0, help="largest request body "
-                       "(default 10 MiB)")
-    serve.add_argument("--max-megapixels", type=positive_float, default=40.0, help="largest image, checked from "
-                       "its header before decoding (default 40 MP)")
-    serve.add_argument("--queue", type=positive_int, default=8, help="requests that may wait per worker; more get "
-                       "503 with Retry-After (default 8)")
+    serve.add_argument("--max-upload-mb", type=positive_float, default=defaults.max_upload_bytes / 2**20,
+                       help="largest request body (default %(default)g MiB)")
+    serve.add_argument("--max-megapixels", type=positive_float, default=defaults.max_pixels / 1e6,
+                       help="largest image, checked from its header before decoding (default %(default)g MP)")
+    serve.add_argument("--queue", type=positive_int, default=defaults.queue, help="requests that may wait per "
+                       "worker; more get 503 with Retry-After (default %(default)s)")
     serve.add_argument("--cors-origin", default="", metavar="URL", help="allow browser pages from this origin "
                        "(e.g. https://app.example.com) to call the API; none by default")
     serve.add_argument("--approach", default=None, help="the default expression model (requests may choose another)")
     serve.add_argument("--models-dir", default=None, help="a pipeline's models/serving folder (default: bundled)")
-    serve.add_argument("--num-faces", type=positive_int, default=4, help="the most faces a request may ask for")
+    serve.add_argument("--num-faces", type=positive_int, default=defaults.num_faces,
+                       help="the most faces a request may ask for (default %(default)s)")
     serve.set_defaults(handler=run_serve, no_eyes=False, landmarker=None, unsafe_landmarker=False)
     return parser
 
@@ -638,8 +642,7 @@ def run_serve(args) -> int:
     if missing:
         raise UsageError(f"meshfer serve needs {', '.join(missing)}: pip install \"meshfer[serve]\"")
     check_common(args)
-    from meshfer.server import serve
-    from meshfer.service import ServiceSettings
+    from meshfer.server import ServiceSettings, serve
 
     settings = ServiceSettings(approach=args.approach or "", models_dir=args.models_dir or "",
                                num_faces=args.num_faces, token=args.token,

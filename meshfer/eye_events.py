@@ -75,7 +75,7 @@ class _FaceFrames:
         has_face = np.array([_is_state(a) and _is_state(b) for a, b in zip(left_states, right_states)], bool)
         left, right = (np.array([s == CLOSED for s in states], dtype=bool).reshape(-1)
                        for states in (left_states, right_states))
-        frame_ms = _frame_ms(times)
+        frame_ms = frame_duration_ms(times)
         end_ms = float(times[-1] + frame_ms) if len(times) else 0.0
         return cls(times[has_face], left[has_face], right[has_face], frame_ms, end_ms)
 
@@ -120,7 +120,7 @@ def _is_state(value: Any) -> bool:
     return isinstance(value, str) and value != ""
 
 
-def _frame_ms(times: np.ndarray) -> float:
+def frame_duration_ms(times: np.ndarray) -> float:
     """One frame's duration: the mean step between timestamps (whole-ms timestamps of 30 fps step 33 or 34)."""
     return float((times[-1] - times[0]) / (len(times) - 1)) if len(times) > 1 else 0.0
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from meshfer import mesh
+from meshfer.eye_events import LiveEyeEvents
 from meshfer.features import MeshBatch, compute_features
 from meshfer.imageio import (
     MAX_PIXELS, ImageReadError, folder_contents, is_video_path, labelled_images, read_rgb, to_rgb, unique,
@@ -38,8 +39,7 @@ from meshfer.runtime import (
     load_model,
 )
 from meshfer.scores import per_class_report, split_metrics
-from meshfer.eye_events import LiveEyeEvents
-from meshfer.video import FaceTracks, VideoEndedEarly, frame_count, read_frames
+from meshfer.video import FaceTracks, VideoEndedEarly, frame_count, most_prominent, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -252,9 +252,10 @@ class Recognizer:
     # --- many images -----------------------------------------------------------------------------------------
     def predict_many(self, sources: str | os.PathLike | Iterable[str | os.PathLike], progress: bool | None = None,
                      return_mesh: bool = False, n_jobs: int = 1) -> pd.DataFrame:
-        """Every image of the given files and folders (recursively; one path is taken as one): one row per face, and a row with ``error``
-        for each file that could not be read or had no face (``error="no face found"``), so nothing is lost
-        silently. ``progress`` shows a bar on stderr (None: when stderr is a terminal and there are many).
+        """Every image of the given files and folders (recursively; a single path is taken as one): one row per
+        face, and a row with ``error`` for each file that could not be read or had no face
+        (``error="no face found"``), so nothing is lost silently. ``progress`` shows a bar on stderr (None: when
+        stderr is a terminal and there are many).
         ``n_jobs`` > 1 shares the files between this process and ``n_jobs - 1`` worker processes (-1: as many as
         there are cores); the rows come back in the same order."""
         from tqdm.auto import tqdm
@@ -297,7 +298,7 @@ class Recognizer:
         for part, _, timestamp_ms, bgr in self._video(source, smoothing, max_frames, return_mesh):
             table = _frame([part], columns)
             if live is not None:
-                prominent = _largest_face(table)
+                prominent = most_prominent(table)
                 table.attrs["eye_events"] = live.update(
                     timestamp_ms, *((None, None) if prominent is None else
                                     (table.at[prominent, "left_eye"], table.at[prominent, "right_eye"])))
@@ -350,13 +351,6 @@ def _note_if_animated(path: Path) -> None:
     if frames > 1:
         log.warning("%s: an animation of %d frames; only its first frame is scored (convert it to a video "
                        "for all of them)", path, frames)
-
-
-def _largest_face(table: pd.DataFrame) -> Any:
-    """The index of the row with the largest box, or None for a frame without a face."""
-    if table.empty:
-        return None
-    return ((table["x_max"] - table["x_min"]) * (table["y_max"] - table["y_min"])).idxmax()
 
 
 WORKER_CHUNK = 32  # images a worker process takes at a time

@@ -1,6 +1,7 @@
 """Running the service: ``meshfer serve`` starts uvicorn with N worker processes, each holding its own Recognizer,
 says one line once every worker has its models, and stops cleanly on Ctrl-C or SIGTERM (uvicorn shuts down, then
-raises the signal again: that ends here, with "meshfer: stopped" and exit code 0)."""
+raises the signal again: that ends here, with "meshfer: stopped" and exit code 0). The settings live here, where
+the command line reads their defaults without importing the web stack."""
 from __future__ import annotations
 
 import ipaddress
@@ -12,11 +13,39 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from meshfer.service import READY_DIR_ENV, ServiceSettings
-
 LOOPBACK = "127.0.0.1"
+SETTINGS_ENV = "MESHFER_SERVE_"  # worker processes get their settings from the environment, one variable per field
+READY_DIR_ENV = "MESHFER_SERVE_READY_DIR"  # each worker leaves a file there once its models are loaded
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """What a worker process needs to build its app; strings and numbers only, so they travel as env variables."""
+
+    approach: str = ""  # "": the models folder's default
+    models_dir: str = ""  # "": the models bundled with meshfer
+    num_faces: int = 4  # the most a request may ask for
+    token: str = ""  # "": no authentication
+    max_upload_bytes: int = 10 << 20
+    max_pixels: int = 40_000_000
+    max_batch: int = 16  # images in one multipart request
+    queue: int = 8  # requests that may wait for the inference thread, per worker
+    cors_origin: str = ""
+
+    def to_env(self) -> dict[str, str]:
+        return {f"{SETTINGS_ENV}{k.upper()}": str(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_env(cls, environ=os.environ) -> "ServiceSettings":
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(f"{SETTINGS_ENV}{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = int(raw) if f.type in ("int", int) else raw
+        return cls(**values)
 
 
 def log_config(level: str = "INFO") -> dict:

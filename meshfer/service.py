@@ -18,7 +18,6 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -33,40 +32,13 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from meshfer.server import READY_DIR_ENV, ServiceSettings
+
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).parent / "assets" / "web"
-SETTINGS_ENV = "MESHFER_SERVE_"  # worker processes get their settings from the environment, one variable per field
-READY_DIR_ENV = "MESHFER_SERVE_READY_DIR"  # each worker leaves a file there once its models are loaded
 OPEN_PATHS = ("/", "/healthz")  # reachable without the token (with the page's files under /static/)
 PREDICT_PARAMS = {"approach", "eyes", "num_faces", "mesh"}
-
-
-@dataclass(frozen=True)
-class ServiceSettings:
-    """What a worker process needs to build its app; strings and numbers only, so they travel as env variables."""
-
-    approach: str = ""  # "": the models folder's default
-    models_dir: str = ""  # "": the models bundled with meshfer
-    num_faces: int = 4  # the most a request may ask for
-    token: str = ""  # "": no authentication
-    max_upload_bytes: int = 10 << 20
-    max_pixels: int = 40_000_000
-    max_batch: int = 16  # images in one multipart request
-    queue: int = 8  # requests that may wait for the inference thread, per worker
-    cors_origin: str = ""
-
-    def to_env(self) -> dict[str, str]:
-        return {f"{SETTINGS_ENV}{k.upper()}": str(v) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_env(cls, environ=os.environ) -> "ServiceSettings":
-        values = {}
-        for f in fields(cls):
-            raw = environ.get(f"{SETTINGS_ENV}{f.name.upper()}")
-            if raw is not None:
-                values[f.name] = int(raw) if f.type in ("int", int) else raw
-        return cls(**values)
 
 
 class ApiError(Exception):

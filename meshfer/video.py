@@ -10,13 +10,14 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from meshfer.imageio import ImageReadError
 from meshfer._native import quiet_native_logs
-from meshfer.eye_events import EyeEventRules, eye_events
+from meshfer.eye_events import EyeEventRules, blink_runs, eye_events, frame_duration_ms
 from meshfer.labels import EXPRESSIONS
 
 PROBA_COLUMNS = [f"p_{name}" for name in EXPRESSIONS]
@@ -123,6 +124,16 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def box_areas(table: pd.DataFrame) -> pd.Series:
+    """Each face row's box area, in pixels: how prominent the face is."""
+    return (table["x_max"] - table["x_min"]) * (table["y_max"] - table["y_min"])
+
+
+def most_prominent(table: pd.DataFrame) -> Any:
+    """The index of the row with the largest box, or None for a frame without a face."""
+    return None if table.empty else box_areas(table).idxmax()
+
+
 SWITCH_AREA_RATIO = 0.7  # another face becomes the subject when the subject's box is below 0.7x its area
 
 
@@ -135,9 +146,8 @@ def subject_rows(table: pd.DataFrame) -> pd.DataFrame:
     faces = table.dropna(subset=["face"]) if "face" in table else table.iloc[:0]
     if faces.empty:
         return frames.reset_index()
-    area = (faces["x_max"] - faces["x_min"]) * (faces["y_max"] - faces["y_min"])
     chosen, subject = [], None
-    for _, rows in faces.assign(_area=area).groupby("frame", sort=True):
+    for _, rows in faces.assign(_area=box_areas(faces)).groupby("frame", sort=True):
         largest = rows.loc[rows["_area"].idxmax()]
         kept = rows[rows["face"] == subject]
         row = kept.iloc[0] if len(kept) and kept["_area"].iloc[0] >= SWITCH_AREA_RATIO * largest["_area"] else largest
@@ -150,16 +160,19 @@ def subject_rows(table: pd.DataFrame) -> pd.DataFrame:
 def video_summary(table: pd.DataFrame, rules: EyeEventRules = EyeEventRules()) -> dict:
     """The share of frames with a face (any face), and for the person followed (see :func:`subject_rows`): the
     share of their frames per expression and, with the eye model, their eye events (:mod:`meshfer.eye_events`)."""
+    return _summary(table, subject_rows(table), rules)
+
+
+def _summary(table: pd.DataFrame, subject: pd.DataFrame, rules: EyeEventRules) -> dict:
     frames_with_face = table.loc[table["frame"].notna() & (table["error"] == "") if "error" in table
                                  else table["frame"].notna(), "frame"].nunique()
-    subject = subject_rows(table)
     frames = len(subject)
     seen = subject.dropna(subset=["expression"]) if "expression" in subject else subject.iloc[:0]
     counts = seen["expression"].value_counts() if len(seen) else pd.Series(dtype=int)
     times = subject["timestamp_ms"].to_numpy(np.float64)
     summary = {
         "frames": int(frames),
-        "duration_s": round(float(times[-1] + _frame_step(times)) / 1000.0, 3) if frames else 0.0,
+        "duration_s": round(float(times[-1] + frame_duration_ms(times)) / 1000.0, 3) if frames else 0.0,
         "face_found_share": round(frames_with_face / frames, 4) if frames else 0.0,
         "expression_share": {name: round(float(counts.get(name, 0)) / len(seen), 4) if len(seen) else 0.0
                              for name in EXPRESSIONS},
@@ -171,10 +184,6 @@ def video_summary(table: pd.DataFrame, rules: EyeEventRules = EyeEventRules()) -
 
 def _states(column: pd.Series) -> list:
     return [value if isinstance(value, str) and value else None for value in column]
-
-
-def _frame_step(seconds: np.ndarray) -> float:
-    return float(np.median(np.diff(seconds))) if len(seconds) > 1 else 0.0
 
 
 def plot_timeline(table: pd.DataFrame, path: str | os.PathLike, title: str = "",
@@ -189,7 +198,7 @@ def plot_timeline(table: pd.DataFrame, path: str | os.PathLike, title: str = "",
     import matplotlib.pyplot as plt
 
     subject = subject_rows(table)
-    summary = video_summary(table, rules)
+    summary = _summary(table, subject, rules)
     seconds = subject["timestamp_ms"].to_numpy(float) / 1000.0
     missing = subject["expression"].isna().to_numpy() if "expression" in subject else np.ones(len(subject), bool)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True, height_ratios=[3, 1.5])
@@ -202,7 +211,7 @@ def plot_timeline(table: pd.DataFrame, path: str | os.PathLike, title: str = "",
         if column in subject:
             bottom.plot(seconds, subject[column].to_numpy(float), style, color="0.25", label=f"{side} eye",
                         clip_on=False)
-    step = _frame_step(seconds)
+    step = frame_duration_ms(seconds * 1000.0) / 1000.0
     for axis in (top, bottom):
         for start, stop in _runs(missing):
             axis.axvspan(seconds[start] - step / 2, seconds[stop - 1] + step / 2, color="0.85", linewidth=0)
@@ -235,8 +244,6 @@ def plot_timeline(table: pd.DataFrame, path: str | os.PathLike, title: str = "",
 
 def _blink_starts(subject: pd.DataFrame, rules: EyeEventRules) -> list[float]:
     """Seconds where each counted blink starts (for the marks on the timeline)."""
-    from meshfer.eye_events import blink_runs
-
     return [start_ms / 1000.0 for start_ms, _ in blink_runs(
         subject["timestamp_ms"].to_numpy(np.float64), _states(subject["left_eye"]), _states(subject["right_eye"]),
         rules)]

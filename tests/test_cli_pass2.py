@@ -143,6 +143,13 @@ def png_header_only(path, width: int, height: int) -> None:
                      + chunk(b"IEND", b""))
 
 
+def test_the_command_line_limit_is_the_library_default():
+    from meshfer.cli import MAX_MEGAPIXELS
+    from meshfer.imageio import MAX_PIXELS
+
+    assert MAX_MEGAPIXELS * 1e6 == MAX_PIXELS  # kept apart only so that `meshfer --help` imports neither Pillow
+
+
 def test_too_large_images_say_so_with_the_limit(tmp_path, face_image):
     png_header_only(tmp_path / "192mp.png", 16000, 12000)
     code, out, err = run_cli("predict", tmp_path / "192mp.png", "--json")
