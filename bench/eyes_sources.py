@@ -24,11 +24,16 @@ from meshfer.training.config import load_params
 from meshfer.training.evaluate import source_of
 from meshfer.training.pipeline import decide, feature_table, fit, predict_proba_images, rows
 
+MESH_ONLY = {"iris": True, "blendshapes": True, "periocular": True, "patch": None}
 FEATURES = {
-    "lids+iris": {"iris": True, "blendshapes": False, "periocular": False},
-    "lids+iris+eye_blendshapes": {"iris": True, "blendshapes": True, "periocular": False},
-    "lids+iris+eye+periocular_blendshapes": {"iris": True, "blendshapes": True, "periocular": True},
+    "lids+iris": {**MESH_ONLY, "blendshapes": False, "periocular": False},
+    "lids+iris+eye_blendshapes": {**MESH_ONLY, "periocular": False},
+    "lids+iris+eye+periocular_blendshapes": MESH_ONLY,
+    **{f"... + eye patch {w}x{h} of {c} px": {**MESH_ONLY, "patch": {"crop_px": c, "width_px": w, "height_px": h}}
+       for c, w, h in ((64, 16, 10), (64, 24, 14), (96, 24, 14), (96, 36, 21))},
 }
+# With a patch, the model compresses its pixels by PCA first (pca_on: pixels), with this many components.
+PATCH_COMPONENTS = (20, 40)
 MODELS = {
     "logistic_at (ordinal)": {"kind": "logistic_at", "alpha": 1.0, "per_eye_samples": True},
     "logreg (multinomial)": {"kind": "logreg", "C": 1.0, "per_eye_samples": True},
@@ -78,13 +83,16 @@ def main() -> None:
     base = params["eyes"]
     landmarks = ROOT / "data" / "eyes" / "landmarks"
     choice = {}
-    for (fname, features), (mname, model) in itertools.product(FEATURES.items(), MODELS.items()):
-        spec = section(base, features, model)
-        table = feature_table(landmarks, "eyes", spec["features"])
-        trained, _ = fit(table, "eyes", spec, "eyes")
-        choice[f"{fname} | {mname}"] = {split: by_source(*predicted(trained, table, split))
-                                        for split in ("validation", "test")}
-        print(fname, mname, choice[f"{fname} | {mname}"]["validation"]["all"]["accuracy"], flush=True)
+    for fname, features in FEATURES.items():
+        table = feature_table(landmarks, "eyes", {**base["features"], **features})
+        compressions = [{"pca_components": n, "pca_on": "pixels"} for n in PATCH_COMPONENTS] if features["patch"] \
+            else [{}]
+        for (mname, model), pca in itertools.product(MODELS.items(), compressions):
+            spec = section(base, features, {**model, **pca})
+            trained, _ = fit(table, "eyes", spec, "eyes")
+            name = f"{fname} | {mname}" + (f", PCA {pca['pca_components']}" if pca else "")
+            choice[name] = {split: by_source(*predicted(trained, table, split)) for split in ("validation", "test")}
+            print(name, choice[name]["validation"]["all"]["accuracy"], flush=True)
 
     spec = section(base, {}, base["model"])  # the served recipe (params.yaml)
     table = feature_table(landmarks, "eyes", spec["features"])

@@ -12,11 +12,13 @@ Run: python -m bench.peer_fer   (writes bench/results/peer_fer.json)
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 
-from bench.common import fer_sample, one_core, write_result
+from bench.common import ROOT, fer_sample, one_core, write_result
 from meshfer.scores import split_metrics
 from meshfer.labels import EXPRESSIONS
 
@@ -29,12 +31,21 @@ def classify(detector, image: np.ndarray, rectangles) -> int:
     return EXPRESSIONS.index(max(best, key=best.get))
 
 
+def copies_of_training_images(files: list) -> np.ndarray:
+    """Per file: whether `prepare@fer` marked it a copy of a training image (data/fer/prepared/manifest.parquet),
+    so the peer's test_unseen is the same images as ours."""
+    manifest = pd.read_parquet(ROOT / "data" / "fer" / "prepared" / "manifest.parquet")
+    near = dict(zip(manifest["path"].map(lambda p: "/".join(Path(p).parts[-2:])), manifest["near_copy"]))
+    return np.array([bool(near["/".join(Path(f).parts[-2:])]) for f in files])
+
+
 def main() -> None:
     from fer.fer import FER  # the package has no top-level export
 
     one_core()
     files = fer_sample(per_label=10_000)  # every PrivateTest image
     truth = np.array([EXPRESSIONS.index(p.parent.name) for p in files])
+    unseen = ~copies_of_training_images(files)
     results = {}
     for mode in ("classifier", "detector"):
         detector = FER(offsets=(0, 0)) if mode == "classifier" else FER()
@@ -47,8 +58,10 @@ def main() -> None:
                 big = cv2.resize(gray, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
                 predictions.append(classify(detector, big, None))
         seconds = time.perf_counter() - start
-        results[mode] = {**split_metrics(truth, np.array(predictions), EXPRESSIONS),
-                         "ms_per_image_one_core": round(1000 * seconds / len(files), 3)}
+        predictions = np.array(predictions)
+        results[mode] = {**split_metrics(truth, predictions, EXPRESSIONS),
+                         "ms_per_image_one_core": round(1000 * seconds / len(files), 3),
+                         "test_unseen": split_metrics(truth[unseen], predictions[unseen], EXPRESSIONS)}
         print(mode, results[mode])
     write_result("peer_fer", {"command": "python -m bench.peer_fer", "package": "fer==25.10.3 (mini-Xception, "
                               "TFLite weights bundled)", "images": "FER-2013 PrivateTest, all", "results": results})

@@ -50,8 +50,9 @@ def results_table() -> str:
                     f"{_size_mb(cost.get('model_mb'))} | {'yes' if approach in shipped else 'no'} |")
     peer = _load(RESULTS / "peer_fer.json").get("results", {})
     for mode, m in peer.items():
-        rows.append(f"| peer: `fer` CNN, {mode} | – | {_pct(m['accuracy'])} | {_num(m['macro_f1'], 3)} | – | "
-                    f"{_pct(m['no_face_rate'])} | – | – | – |")
+        unseen = m.get("test_unseen", {}).get("accuracy")
+        rows.append(f"| peer: `fer` CNN, {mode} | – | {_pct(m['accuracy'])} | {_num(m['macro_f1'], 3)} | "
+                    f"{_pct(unseen) if unseen is not None else '–'} | {_pct(m['no_face_rate'])} | – | – | – |")
     return "\n".join(rows)
 
 

@@ -35,13 +35,17 @@ class FeatureKind:
     name: str
     version: int
     compute: Callable[[MeshBatch, dict], np.ndarray]
-    needs_image: bool = False
+    # Whether the kind may look at pixels; a function of the params when only some settings do.
+    needs_image: bool | Callable[[dict], bool] = False
+
+    def reads_pixels(self, params: dict) -> bool:
+        return bool(self.needs_image(params) if callable(self.needs_image) else self.needs_image)
 
 
 FEATURES: dict[str, FeatureKind] = {}
 
 
-def feature_kind(name: str, version: int, needs_image: bool = False):
+def feature_kind(name: str, version: int, needs_image: bool | Callable[[dict], bool] = False):
     def register(fn):
         FEATURES[name] = FeatureKind(name, version, fn, needs_image)
         return fn
@@ -54,7 +58,7 @@ def compute_features(batch: MeshBatch, params: dict) -> np.ndarray:
     key = json.dumps(params, sort_keys=True)
     if key not in batch.computed:
         kind = get_kind(params["kind"])
-        if kind.needs_image and (batch.images is None or len(batch.images) != len(batch)):
+        if kind.reads_pixels(params) and (batch.images is None or len(batch.images) != len(batch)):
             raise ValueError(f"feature kind {kind.name!r} looks at pixels: the batch needs the image of every face")
         batch.computed[key] = np.asarray(kind.compute(batch, params), dtype=np.float32)
     return batch.computed[key]
@@ -175,16 +179,18 @@ def iris_measures(points: np.ndarray, side: str) -> np.ndarray:
     return np.stack([(upper + lower) / radius, upper / radius, lower / radius], axis=1)
 
 
-@feature_kind("eyes", version=1)
+@feature_kind("eyes", version=1, needs_image=lambda params: bool(params.get("patch")))
 def eyes(batch: MeshBatch, params: dict) -> np.ndarray:
     """Per face: the left eye's features then the right eye's, (N, 2k), k = 2 (+3 iris, +3 blendshapes, +4 brow
-    and cheek blendshapes with ``periocular``).
+    and cheek blendshapes with ``periocular``; + the eye's pixels with ``patch``, first).
 
     ``params['combine']='mean'`` averages the two eyes instead, giving (N, k).
     """
+    patches = eye_patches(batch, params["patch"]) if params.get("patch") else None
     per_eye = []
-    for side in ("left", "right"):
-        parts = [eye_measures(batch.points, side)]
+    for i, side in enumerate(("left", "right")):
+        parts = [] if patches is None else [patches[i]]
+        parts.append(eye_measures(batch.points, side))
         if params.get("iris"):
             parts.append(iris_measures(batch.points, side))
         if params.get("blendshapes"):
@@ -200,6 +206,39 @@ def eyes(batch: MeshBatch, params: dict) -> np.ndarray:
     if params.get("combine", "per_eye") == "mean":
         return (per_eye[0] + per_eye[1]) / 2
     return np.hstack(per_eye)
+
+
+# Where the eyes sit in an aligned crop (aligned_crops): the face network's layout, used for the eye patches too.
+EYE_X, EYE_Y = 0.3, 0.38
+
+
+def patch_fits(patch: dict) -> bool:
+    """Whether eye patches of this size, centred on the eyes, stay inside the crop."""
+    size = patch["crop_px"]
+    return patch["width_px"] <= 2 * EYE_X * size and patch["height_px"] <= 2 * EYE_Y * size
+
+
+def eye_patches(batch: MeshBatch, patch: dict) -> list[np.ndarray]:
+    """Per eye (the mesh's left contour, then its right): (N, height_px * width_px) gray pixels around the eye
+    centre in a face crop of ``crop_px`` aligned by the eyes, the right eye's mirrored so both eyes look alike
+    to one per-eye model, each patch standardised (mean 0, deviation 1: lighting and contrast do not count).
+
+    The lids against the iris and the white above it are what the labels are about; at 48 px (FER-2013) the
+    mesh alone places the lids only roughly, the pixels show them.
+    """
+    if not patch_fits(patch):
+        raise ValueError(f"eye patches of {patch['width_px']}x{patch['height_px']} px leave a {patch['crop_px']} px crop")
+    size, width, height = patch["crop_px"], patch["width_px"], patch["height_px"]
+    crops = aligned_crops(batch, size, EYE_X, EYE_Y)
+    top = int(round(EYE_Y * size - height / 2))
+    out = []
+    for centre_x, mirrored in ((EYE_X * size, False), ((1 - EYE_X) * size, True)):
+        left = int(round(centre_x - width / 2))
+        pixels = crops[:, top:top + height, left:left + width]
+        pixels = (pixels[:, :, ::-1] if mirrored else pixels).reshape(len(crops), -1).astype(np.float64)
+        pixels = pixels - pixels.mean(axis=1, keepdims=True)
+        out.append(pixels / (pixels.std(axis=1, keepdims=True) + 1e-3))
+    return out
 
 
 def aligned_crops(batch: MeshBatch, size: int, eye_x: float, eye_y: float) -> np.ndarray:
@@ -232,5 +271,5 @@ def aligned_face(batch: MeshBatch, params: dict) -> np.ndarray:
     """Pixels and mesh side by side, for a network with an image and a mesh branch:
     (N, size * size + mesh columns) = the flattened aligned gray crop, then the ``params['mesh']`` features."""
     size = params.get("crop_px", 48)
-    crops = aligned_crops(batch, size, params.get("eye_x", 0.3), params.get("eye_y", 0.38))
+    crops = aligned_crops(batch, size, params.get("eye_x", EYE_X), params.get("eye_y", EYE_Y))
     return np.hstack([crops.reshape(len(batch), -1), compute_features(batch, params["mesh"])])

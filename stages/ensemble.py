@@ -7,7 +7,8 @@ import pandas as pd
 
 from meshfer.card import ONNX_FILE, EnsembleCard, sha256_of
 from meshfer.training.config import load_params, serving_dir, setup_logging, write_json
-from meshfer.training.ensemble import Stacked, choose, compare_on_validation, decide, export_stacker, final_proba
+from meshfer.training.ensemble import (Stacked, choose, compare_on_validation, decide, export_stacker, final_proba,
+                                      stacker_priors)
 from meshfer.training.evaluate import confusion, confusion_rows, save_confusion_png
 from meshfer.labels import EXPRESSIONS
 from meshfer.training.export import save_onnx
@@ -17,14 +18,16 @@ from meshfer.scores import headline, per_class_report, split_metrics
 
 def main() -> None:
     setup_logging()
-    params = load_params()["ensemble"]
+    all_params = load_params()
+    params = all_params["ensemble"]
     tables = {m: pd.read_parquet(Path("data") / "predictions" / f"{m}.parquet") for m in params["candidates"]}
     stacked = Stacked.from_tables(tables)
-    comparison = compare_on_validation(stacked, params)
+    priors = stacker_priors(all_params)
+    comparison = compare_on_validation(stacked, params, priors)
     members, combiner = choose(comparison)
-    proba, stacker = final_proba(stacked, members, combiner, params)
+    proba, stacker = final_proba(stacked, members, combiner, params, priors)
     y_pred = decide(proba)
-    copies = tables[members[0]]["copy_of_training_image"].to_numpy(bool)
+    copies = tables[members[0]]["near_copy"].to_numpy(bool)
     scores, report = {}, {}
     for split, mask in (("validation", stacked.split == "validation"), ("test", stacked.split == "test"),
                         (DEDUPLICATED, (stacked.split == "test") & ~copies)):

@@ -80,3 +80,34 @@ def test_final_mean_is_the_average(members):
     proba, stacker = final_proba(stacked, members, "mean", PARAMS)
     assert stacker is None
     np.testing.assert_allclose(proba, stacked.subset(members).proba.mean(axis=1))
+
+
+def test_the_stacker_is_fitted_to_the_training_shares_not_validations():
+    """Validation where label 1 is rare: unweighted, the stacker learns that rarity; weighted to training shares
+    where label 1 is as common as label 0, an ambiguous face goes to label 1 far more often."""
+    from meshfer.training.ensemble import prior_weights
+
+    rng = np.random.default_rng(1)
+    actual = np.where(rng.random(600) < 0.9, 0, 1)
+    noisy = np.where(rng.random(600) < 0.7, actual, 1 - actual)  # the member is right 70 % of the time
+    stacked = Stacked.from_tables({"a": _table(noisy, actual, ["validation"] * 600),
+                                   "b": _table(noisy, actual, ["validation"] * 600)})
+    priors = np.zeros(len(EXPRESSIONS))
+    priors[:2] = 0.5
+    weights = prior_weights(stacked.y, priors)
+    assert np.isclose(weights[stacked.y == 0].sum(), weights[stacked.y == 1].sum())
+    as_validation = stack_proba(stacked, PARAMS)
+    as_training = stack_proba(stacked, PARAMS, priors)
+    said_one = lambda proba: float(np.mean(proba.argmax(axis=1) == 1))  # noqa: E731
+    assert said_one(as_validation) < 0.05 < 0.2 < said_one(as_training)
+
+
+def test_training_shares_count_original_training_images_only():
+    from meshfer.training.ensemble import training_priors
+
+    manifest = pd.DataFrame({"label": ["happy", "happy", "sad", "disgust", "disgust", "angry"],
+                             "split": ["train", "train", "train", "train", "train", "validation"],
+                             "augmented": [False, False, False, False, True, False]})
+    priors = training_priors(manifest)
+    assert priors[EXPRESSIONS.index("happy")] == 0.5 and priors[EXPRESSIONS.index("disgust")] == 0.25
+    assert priors[EXPRESSIONS.index("angry")] == 0 and np.isclose(priors.sum(), 1)

@@ -119,3 +119,40 @@ def test_aligned_face_levels_the_eyes_and_appends_the_mesh(real_meshes, mini_fer
 def test_pixel_features_without_images_are_refused(real_meshes):
     with pytest.raises(ValueError, match="needs the image"):
         compute_features(real_meshes, {"kind": "aligned_face", "mesh": {"kind": "aligned_mesh"}})
+
+
+def test_eye_patches_are_the_eyes_pixels_standardised_and_mirrored(real_meshes, mini_fer_sample, landmarker):
+    """The right eye's patch is mirrored: a face and its mirror image swap their two patches; each patch has mean 0
+    and deviation 1, so brightness and contrast do not count."""
+    from meshfer.features import eye_patches
+    from meshfer.imageio import read_rgb
+
+    image = read_rgb(mini_fer_sample[0])
+    face = landmarker.detect(image)[0]
+    mirrored_image = np.ascontiguousarray(image[:, ::-1])
+    mirrored_face = landmarker.detect(mirrored_image)[0]
+    patch = {"crop_px": 64, "width_px": 24, "height_px": 14}
+    left, right = eye_patches(MeshBatch(face.points[None], face.blendshapes[None], face.pose[None], [image]), patch)
+    m_left, m_right = eye_patches(MeshBatch(mirrored_face.points[None], mirrored_face.blendshapes[None],
+                                            mirrored_face.pose[None], [mirrored_image]), patch)
+    assert left.shape == (1, 24 * 14)
+    np.testing.assert_allclose([left.mean(), left.std()], [0, 1], atol=1e-2)
+    assert np.corrcoef(left[0], m_right[0])[0, 1] > 0.9 and np.corrcoef(right[0], m_left[0])[0, 1] > 0.9
+    brighter = np.clip(image.astype(float) * 0.8 + 30, 0, 255).astype(np.uint8)
+    same = eye_patches(MeshBatch(face.points[None], face.blendshapes[None], face.pose[None], [brighter]), patch)[0]
+    assert np.corrcoef(left[0], same[0])[0, 1] > 0.99
+
+
+def test_eye_features_read_pixels_only_with_a_patch(real_meshes):
+    params = {"kind": "eyes", "iris": True, "patch": {"crop_px": 64, "width_px": 24, "height_px": 14}}
+    assert compute_features(real_meshes, {**params, "patch": None}).shape[1] == 10
+    with pytest.raises(ValueError, match="looks at pixels"):
+        compute_features(real_meshes, params)
+
+
+def test_patches_that_leave_the_crop_are_refused():
+    from meshfer.features import patch_fits
+
+    assert patch_fits({"crop_px": 64, "width_px": 24, "height_px": 14})
+    assert not patch_fits({"crop_px": 64, "width_px": 40, "height_px": 14})  # wider than 0.6 of the crop
+    assert not patch_fits({"crop_px": 64, "width_px": 24, "height_px": 50})

@@ -49,6 +49,10 @@ def test_anchors_are_refused_with_the_line(tmp_path):
     (lambda p: p["datasets"]["eyes"]["split_fractions"].update(test=0.3), "split_fractions: add up to 1.1, not 1"),
     (lambda p: p.update(pca_svn={}), "pca_svn: unknown section"),
     (lambda p: p["approaches"].update(new_one="fer"), "new_one: missing section (approaches.new_one names it)"),
+    (lambda p: p["eyes"]["features"].update(patch=None), "eyes.model.pca_on: pixels needs eyes.features.patch"),
+    (lambda p: p["eyes"]["features"]["patch"].update(width_px=60), "eyes.features.patch: the patches leave the crop"),
+    (lambda p: p["datasets"]["fer"]["near_copies"].update(similarity=1.5), "datasets.fer.near_copies.similarity:"),
+    (lambda p: p["ensemble"].update(priors="test"), "ensemble.priors: 'test' is not one of training, validation"),
 ])
 def test_a_wrong_value_is_named_in_one_line(params, change, message):
     change(params)

@@ -147,11 +147,12 @@ def test_training_records_carry_no_machine_noise(pipeline_project):
 
 
 def test_ensemble_is_chosen_on_validation_and_served_as_evaluated(pipeline_project):
-    from meshfer.training.ensemble import Stacked, decide, final_proba
+    from meshfer.training.ensemble import Stacked, decide, final_proba, stacker_priors
 
     dest, _, _ = pipeline_project
     card = json.loads((dest / "models" / "serving" / "ensemble" / "card.json").read_text())
-    params = yaml.safe_load((dest / "params.yaml").read_text())["ensemble"]
+    all_params = yaml.safe_load((dest / "params.yaml").read_text())
+    params = all_params["ensemble"]
     assert set(card["members"]) <= set(params["candidates"]) and len(card["members"]) >= 2
     compared = pd.DataFrame(card["selection"]["compared"])
     assert compared["validation_accuracy"].max() == compared.set_index(["members", "combiner"]).loc[
@@ -159,7 +160,7 @@ def test_ensemble_is_chosen_on_validation_and_served_as_evaluated(pipeline_proje
     tables = {m: pd.read_parquet(dest / "data" / "predictions" / f"{m}.parquet") for m in params["candidates"]}
     stacked = Stacked.from_tables(tables)
     combiner = "mean" if card["combiner"] == "mean" else "stacking"
-    predicted = decide(final_proba(stacked, card["members"], combiner, params)[0])
+    predicted = decide(final_proba(stacked, card["members"], combiner, params, stacker_priors(all_params, dest))[0])
     test = stacked.split == "test"
     metrics = json.loads((dest / "metrics" / "ensemble.json").read_text())
     assert metrics["test"]["acc"] == round(float(np.mean(predicted[test] == stacked.y[test])), 4)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -81,15 +82,49 @@ def _log(X):
     return np.log(np.clip(X, EPS, 1.0))
 
 
-def stack_proba(data: Stacked, params: dict) -> np.ndarray:
+def training_priors(manifest: pd.DataFrame) -> np.ndarray:
+    """Each expression's share of the training split's original images (augmented copies balance classes on
+    purpose; the shares a test set has are the collected ones)."""
+    train = manifest[(manifest["split"] == "train") & ~manifest["augmented"].astype(bool)]
+    counts = train["label"].value_counts().reindex(list(EXPRESSIONS), fill_value=0).to_numpy(float)
+    return counts / counts.sum()
+
+
+def stacker_priors(all_params: dict, root: Path = Path(".")) -> np.ndarray | None:
+    """The label shares a stacking combiner is fitted to (``ensemble.priors``): the training split's, read from the
+    candidates' prepared dataset, or None for validation's own."""
+    if all_params["ensemble"]["priors"] != "training":
+        return None
+    dataset = all_params["approaches"][all_params["ensemble"]["candidates"][0]]
+    return training_priors(pd.read_parquet(root / "data" / dataset / "prepared" / "manifest.parquet"))
+
+
+def prior_weights(y: np.ndarray, priors: np.ndarray | None) -> np.ndarray | None:
+    """Per row, the weight that makes each label's share of the rows its share in ``priors`` (None: unweighted).
+    A combiner fitted on validation learns validation's label shares as its intercepts; FER-2013's validation
+    lacks surprise faces (7.6 % against 11 % in training and test), so it is fitted to the training shares."""
+    if priors is None:
+        return None
+    counts = np.bincount(y, minlength=len(priors)).astype(float)
+    shares = counts / counts.sum()
+    return (np.asarray(priors, float) / np.where(shares > 0, shares, 1.0))[y]
+
+
+def fit_stacker(data: Stacked, rows: np.ndarray, params: dict, priors: np.ndarray | None):
+    """A combiner fitted on the given rows of ``data``, weighted to ``priors``."""
+    y = data.y[rows]
+    return build_stacker(params).fit(stacking_inputs(data.proba[rows]), y,
+                                     logreg__sample_weight=prior_weights(y, priors))
+
+
+def stack_proba(data: Stacked, params: dict, priors: np.ndarray | None = None) -> np.ndarray:
     """Cross-fitted stacking probabilities for every image of ``data`` (one split): each fold predicted by a
     combiner fitted on the other folds. NaN rows stay NaN."""
     out = np.full(data.proba.shape[::2], np.nan)
     found = np.flatnonzero(data.found)
     folds = np.array_split(np.random.default_rng(params["seed"]).permutation(found), params["folds"])
     for fold in folds:
-        train = np.setdiff1d(found, fold)
-        stacker = build_stacker(params).fit(stacking_inputs(data.proba[train]), data.y[train])
+        stacker = fit_stacker(data, np.setdiff1d(found, fold), params, priors)
         out[fold] = _full_width(stacker, stacking_inputs(data.proba[fold]))
     return out
 
@@ -105,7 +140,7 @@ def accuracy(proba: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(decide(proba) == y)) if len(y) else 0.0
 
 
-def compare_on_validation(stacked: Stacked, params: dict) -> pd.DataFrame:
+def compare_on_validation(stacked: Stacked, params: dict, priors: np.ndarray | None = None) -> pd.DataFrame:
     """Every subset (of ``min_members`` or more) with both combiners: validation accuracy, stacking cross-fitted."""
     rows = []
     for size in range(min(params["min_members"], len(stacked.members)), len(stacked.members) + 1):
@@ -115,7 +150,7 @@ def compare_on_validation(stacked: Stacked, params: dict) -> pd.DataFrame:
                          "validation_accuracy": round(accuracy(mean_proba(val), val.y), 4)})
             if "stacking" in params["combiners"]:
                 rows.append({"members": "+".join(members), "combiner": "stacking",
-                             "validation_accuracy": round(accuracy(stack_proba(val, params), val.y), 4)})
+                             "validation_accuracy": round(accuracy(stack_proba(val, params, priors), val.y), 4)})
     return pd.DataFrame(rows)
 
 
@@ -128,19 +163,19 @@ def choose(comparison: pd.DataFrame) -> tuple[list[str], str]:
     return best["members"].split("+"), best["combiner"]
 
 
-def final_proba(stacked: Stacked, members: list[str], combiner: str, params: dict):
+def final_proba(stacked: Stacked, members: list[str], combiner: str, params: dict,
+                priors: np.ndarray | None = None):
     """Probabilities of every image under the chosen ensemble, and the combiner fitted on all of validation
     (None for soft voting). Validation rows of a stacker are its cross-fitted ones, so they stay honest."""
     data = stacked.subset(members)
     if combiner == "mean":
         return mean_proba(data), None
     val = data.subset(members, "validation")
-    found = val.found
-    stacker = build_stacker(params).fit(stacking_inputs(val.proba[found]), val.y[found])
+    stacker = fit_stacker(val, np.flatnonzero(val.found), params, priors)
     proba = np.full(data.proba.shape[::2], np.nan)
     have = data.found
     proba[have] = _full_width(stacker, stacking_inputs(data.proba[have]))
-    proba[data.split == "validation"] = stack_proba(val, params)
+    proba[data.split == "validation"] = stack_proba(val, params, priors)
     return proba, stacker
 
 

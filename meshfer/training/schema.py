@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from meshfer.features import EYE_X, EYE_Y, patch_fits
 from meshfer.mesh import N_LANDMARKS
 
 
@@ -132,6 +133,8 @@ LANDMARKS = fields({
     "retry_pad_modes": list_of(one_of("constant", "replicate")), "denoise_sigma": number(0),
     "n_jobs": integer(-1), "backend": one_of("loky", "dask"), "scheduler_address": text, "chunk_size": integer(1),
 }, required=("num_faces", "n_jobs", "backend", "chunk_size"))
+NEAR_COPIES = fields({"similarity": number(0, 1), "max_shift_px": integer(0, 8), "mirrored": flag},
+                     required=("similarity", "max_shift_px", "mirrored"))
 ROOT = fields({"root": text, "root_env": text, "where_to_get_it": text},
               required=("root", "root_env", "where_to_get_it"))
 DATASET = fields({
@@ -140,8 +143,9 @@ DATASET = fields({
     "aliases": mapping_of(text), "split_fractions": fields({"train": fraction, "validation": fraction,
                                                             "test": fraction}, required=("train", "validation", "test")),
     "max_per_label": integer(0), "seed": seed, "augment": AUGMENT, "landmarks": LANDMARKS,
+    "near_copies": NEAR_COPIES,
 }, required=("task", "root", "root_env", "where_to_get_it", "more_roots", "aliases", "max_per_label", "seed",
-             "augment", "landmarks"))
+             "augment", "landmarks", "near_copies"))
 
 # --- approaches: features and models by kind ------------------------------------------------------------------
 DIMS = one_of(2, 3)
@@ -154,10 +158,12 @@ FEATURES = {
     "aligned_mesh": ALIGNED_MESH,
     "aligned_face": {"crop_px": integer(16, 256), "eye_x": fraction, "eye_y": fraction,
                      "mesh": by_kind({"aligned_mesh": ALIGNED_MESH})},
-    "eyes": {"combine": one_of("per_eye", "mean"), "iris": flag, "blendshapes": flag, "periocular": flag},
+    "eyes": {"combine": one_of("per_eye", "mean"), "iris": flag, "blendshapes": flag, "periocular": flag,
+             "patch": nullable(fields({"crop_px": integer(16, 256), "width_px": integer(2), "height_px": integer(2)},
+                                      required=("crop_px", "width_px", "height_px")))},
 }
 CLASS_WEIGHT = nullable(one_of("balanced"))
-PCA = {"pca_components": integer(0), "pca_on": one_of("all", "coordinates")}
+PCA = {"pca_components": integer(0), "pca_on": one_of("all", "coordinates", "pixels")}
 NETWORK = {
     "learning_rate": positive, "batch_size": integer(1), "epochs": integer(1), "patience": integer(1),
     "lr_patience": integer(0), "schedule": one_of("plateau", "cosine"), "warmup_epochs": integer(0),
@@ -185,8 +191,8 @@ APPROACH = fields({"features": by_kind(FEATURES), "model": by_kind(MODELS, requi
 ENSEMBLE = fields({
     "candidates": list_of(text, min_length=1), "min_members": integer(1),
     "combiners": list_of(one_of("mean", "stacking"), min_length=1), "C": positive, "folds": integer(2),
-    "seed": seed,
-}, required=("candidates", "min_members", "combiners", "C", "folds", "seed"))
+    "priors": one_of("training", "validation"), "seed": seed,
+}, required=("candidates", "min_members", "combiners", "C", "folds", "priors", "seed"))
 SERVING = fields({"budget": text, "bundled": list_of(text, min_length=1)}, required=("bundled",))
 TOP = {"datasets": mapping_of(DATASET), "approaches": mapping_of(text), "ensemble": ENSEMBLE, "serving": SERVING}
 
@@ -247,6 +253,11 @@ def _check_references(params: Mapping) -> None:
         model, features = params[approach]["model"], params[approach]["features"]
         if model.get("pca_on") == "coordinates" and features["kind"] != "aligned_mesh":
             _fail(f"{approach}.model.pca_on", f"coordinates needs {approach}.features.kind aligned_mesh")
+        if model.get("pca_on") == "pixels" and not features.get("patch"):
+            _fail(f"{approach}.model.pca_on", f"pixels needs {approach}.features.patch")
+        if features.get("patch") and not patch_fits(features["patch"]):
+            _fail(f"{approach}.features.patch", "the patches leave the crop (centred on the eyes at "
+                                                f"{EYE_X:g} and {1 - EYE_X:g} of its width, {EYE_Y:g} of its height)")
         if model["kind"] == "cnn" and features["kind"] != "aligned_face":
             _fail(f"{approach}.model.kind", f"cnn needs {approach}.features.kind aligned_face")
         if model["kind"] == "gnn" and features["kind"] != "mesh_nodes":

@@ -1,0 +1,52 @@
+"""The ensemble's combiner fitted to validation's own label shares against the training split's (ensemble.priors):
+the same choice of members and combiner as the `ensemble` stage, on the evaluate stages' saved probabilities.
+
+Run after `dvc repro`: python -m bench.ensemble_priors   (writes bench/results/ensemble_priors.json)
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bench.common import ROOT, write_result
+from meshfer.labels import EXPRESSIONS
+from meshfer.scores import split_metrics
+from meshfer.training.config import load_params
+from meshfer.training.ensemble import Stacked, choose, compare_on_validation, decide, final_proba, stacker_priors
+
+
+def main() -> None:
+    params = load_params(ROOT / "params.yaml")
+    settings = params["ensemble"]
+    tables = {a: pd.read_parquet(ROOT / "data" / "predictions" / f"{a}.parquet") for a in settings["candidates"]}
+    stacked = Stacked.from_tables(tables)
+    copies = tables[settings["candidates"][0]]["near_copy"].to_numpy(bool)
+    splits = {"validation": stacked.split == "validation", "test": stacked.split == "test",
+              "test_unseen": (stacked.split == "test") & ~copies}
+    surprise = EXPRESSIONS.index("surprise")
+    result = {}
+    for priors_name in ("validation", "training"):
+        all_params = {**params, "ensemble": {**settings, "priors": priors_name}}
+        priors = stacker_priors(all_params, ROOT)
+        comparison = compare_on_validation(stacked, settings, priors)
+        members, combiner = choose(comparison)
+        proba, stacker = final_proba(stacked, members, combiner, settings, priors)
+        predicted = decide(proba)
+        scores = {name: split_metrics(stacked.y[mask], predicted[mask], EXPRESSIONS) for name, mask in splits.items()}
+        test = splits["test"]
+        result[priors_name] = {
+            "members": members, "combiner": combiner,
+            "accuracy": {name: s["accuracy"] for name, s in scores.items()},
+            "macro_f1": {name: s["macro_f1"] for name, s in scores.items()},
+            "test_surprise_recall": round(float(np.mean(predicted[test & (stacked.y == surprise)] == surprise)), 4),
+            "test_share_called_surprise": round(float(np.mean(predicted[test] == surprise)), 4),
+            "stacked_validation_accuracy_compared": comparison.to_dict(orient="records"),
+            **({"stacker_intercepts": dict(zip(EXPRESSIONS, np.round(
+                stacker.named_steps["logreg"].intercept_, 3).tolist()))} if stacker is not None else {}),
+        }
+        print(priors_name, members, combiner, result[priors_name]["accuracy"])
+    write_result("ensemble_priors", {"command": "python -m bench.ensemble_priors", **result})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Does `mesh_hgb` generalise better with more regularisation, or with early stopping on the clean validation split
+instead of on a share of the (augmented, copy-laden) training split? Each variant is fitted on mesh_hgb's own
+features and preprocessing (params.yaml) and scored on clean validation, test and test_unseen; no face = wrong.
+
+Run after `dvc repro features@mesh_hgb`: OMP_NUM_THREADS=1 python -m bench.hgb_generalise
+(writes bench/results/hgb_generalise.json; about 12 minutes on one core)
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from bench.common import ROOT, write_result
+from meshfer.training.config import load_features, load_params
+from meshfer.training.estimators import build_estimator
+from meshfer.training.pipeline import _x, model_params_of, rows
+
+# (label, HistGradientBoostingClassifier settings, early stopping on clean validation?)
+VARIANTS = [
+    ("served: lr 0.05, 63 leaves, l2 1, early stopping on 10 % of train", {}, False),
+    ("early stopping on clean validation", {}, True),
+    ("... + min_samples_leaf 100", {"min_samples_leaf": 100}, True),
+    ("... + 31 leaves, min_samples_leaf 50, l2 5", {"max_leaf_nodes": 31, "min_samples_leaf": 50,
+                                                   "l2_regularization": 5.0}, True),
+    ("... + 15 leaves, lr 0.1", {"max_leaf_nodes": 15, "learning_rate": 0.1}, True),
+    ("... + max_features 0.5", {"max_features": 0.5}, True),
+]
+
+
+def main() -> None:
+    params = load_params(ROOT / "params.yaml")["mesh_hgb"]
+    features = load_features("mesh_hgb")
+    model_params = model_params_of(params)
+    pipeline = build_estimator(model_params)
+    train = rows(features, "train")
+    prepare = pipeline[:-1].fit(_x(features, train), features["y"][train])
+    data = {split: (prepare.transform(_x(features, rows(features, split))), features["y"][rows(features, split)],
+                    int(rows(features, split, with_face=False).sum()))
+            for split in ("train", "validation", "test", "test_unseen")}
+    served = pipeline[-1].get_params()
+    results = []
+    for label, changes, on_validation in VARIANTS:
+        start = time.perf_counter()
+        model = pipeline[-1].__class__(**{**served, **changes})
+        if on_validation:
+            model.set_params(max_iter=1000, validation_fraction=None, n_iter_no_change=20)
+            model.fit(*data["train"][:2], X_val=data["validation"][0], y_val=data["validation"][1])
+        else:
+            model.fit(*data["train"][:2])
+        accuracy = {split: round(float(np.sum(model.predict(X) == y)) / images, 4)  # a lost face counts as wrong
+                    for split, (X, y, images) in data.items()}
+        results.append({"variant": label, "iterations": int(model.n_iter_), "accuracy": accuracy})
+        print(label, model.n_iter_, accuracy, f"{time.perf_counter() - start:.0f} s", flush=True)
+    write_result("hgb_generalise", {"command": "OMP_NUM_THREADS=1 python -m bench.hgb_generalise",
+                                    "variants": results})
+
+
+if __name__ == "__main__":
+    main()
