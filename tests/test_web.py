@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from meshfer.runtime import bundled_models_dir, default_approach
 from tests.conftest import FIXTURES, ROOT, missing_browser
 from tests.fixtures.make_clip import clip_from_photos
 
@@ -197,7 +198,8 @@ def test_upload_draws_the_faces_and_their_scores(driver, url, shots):
     open_page(driver, url, 1200, 900)
     approach = driver.find_element("id", "approach")
     chosen = approach.find_element("css selector", "option:checked").text
-    assert chosen.startswith("ensemble") and "val " in chosen and "(default)" in chosen, chosen
+    default = default_approach(bundled_models_dir())  # the bundled serving.json's choice
+    assert chosen.startswith(f"{default} ") and "val " in chosen and "(default)" in chosen, chosen
     assert len(approach.find_elements("tag name", "option")) >= 2
 
     upload(driver, HAPPY, 0)
