@@ -12,7 +12,7 @@ from bench.common import ROOT, write_result
 from meshfer.labels import EXPRESSIONS
 from meshfer.scores import split_metrics
 from meshfer.training.config import load_params
-from meshfer.training.ensemble import Stacked, choose, compare_on_validation, decide, final_proba, stacker_priors
+from meshfer.training.ensemble import Stacked, choose_ensemble, decide, stacker_priors
 
 
 def main() -> None:
@@ -20,18 +20,14 @@ def main() -> None:
     settings = params["ensemble"]
     tables = {a: pd.read_parquet(ROOT / "data" / "predictions" / f"{a}.parquet") for a in settings["candidates"]}
     stacked = Stacked.from_tables(tables)
-    copies = tables[settings["candidates"][0]]["near_copy"].to_numpy(bool)
-    splits = {"validation": stacked.split == "validation", "test": stacked.split == "test",
-              "test_unseen": (stacked.split == "test") & ~copies}
+    splits = stacked.split_masks()
     surprise = EXPRESSIONS.index("surprise")
     result = {}
     for priors_name in ("validation", "training"):
         all_params = {**params, "ensemble": {**settings, "priors": priors_name}}
-        priors = stacker_priors(all_params, ROOT)
-        comparison = compare_on_validation(stacked, settings, priors)
-        members, combiner = choose(comparison)
-        proba, stacker = final_proba(stacked, members, combiner, settings, priors)
-        predicted = decide(proba)
+        chosen = choose_ensemble(stacked, settings, stacker_priors(all_params, ROOT))
+        members, combiner, stacker, comparison = chosen.members, chosen.combiner, chosen.stacker, chosen.comparison
+        predicted = decide(chosen.proba)
         scores = {name: split_metrics(stacked.y[mask], predicted[mask], EXPRESSIONS) for name, mask in splits.items()}
         test = splits["test"]
         result[priors_name] = {

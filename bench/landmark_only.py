@@ -10,7 +10,7 @@ import pandas as pd
 
 from bench.common import ROOT, landmark_only, write_result
 from meshfer.training.config import load_params
-from meshfer.training.ensemble import Stacked, choose, compare_on_validation, decide, final_proba, stacker_priors
+from meshfer.training.ensemble import Stacked, choose_ensemble, decide, stacker_priors
 from meshfer.labels import EXPRESSIONS
 from meshfer.scores import headline, split_metrics
 
@@ -20,15 +20,11 @@ def main() -> None:
     candidates = landmark_only(params)
     tables = {a: pd.read_parquet(ROOT / "data" / "predictions" / f"{a}.parquet") for a in candidates}
     stacked = Stacked.from_tables(tables)
-    priors = stacker_priors(params, ROOT)
-    comparison = compare_on_validation(stacked, params["ensemble"], priors)
-    members, combiner = choose(comparison)
-    predicted = decide(final_proba(stacked, members, combiner, params["ensemble"], priors)[0])
-    copies = tables[members[0]]["near_copy"].to_numpy(bool)
-    metrics = {}
-    for split, mask in (("validation", stacked.split == "validation"), ("test", stacked.split == "test"),
-                        ("test_unseen", (stacked.split == "test") & ~copies)):
-        metrics[split] = split_metrics(stacked.y[mask], predicted[mask], EXPRESSIONS)
+    chosen = choose_ensemble(stacked, params["ensemble"], stacker_priors(params, ROOT))
+    members, combiner, comparison = chosen.members, chosen.combiner, chosen.comparison
+    predicted = decide(chosen.proba)
+    metrics = {split: split_metrics(stacked.y[mask], predicted[mask], EXPRESSIONS)
+               for split, mask in stacked.split_masks().items()}
     print(members, combiner, metrics)
     write_result("landmark_only", {"command": "python -m bench.landmark_only", "candidates": candidates,
                                    "members": members, "combiner": combiner, "metrics": headline(metrics),

@@ -7,12 +7,10 @@ import pandas as pd
 
 from meshfer.card import ONNX_FILE, EnsembleCard, sha256_of
 from meshfer.training.config import load_params, serving_dir, setup_logging, write_json
-from meshfer.training.ensemble import (Stacked, choose, compare_on_validation, decide, export_stacker, final_proba,
-                                      stacker_priors)
+from meshfer.training.ensemble import Stacked, choose_ensemble, decide, export_stacker, stacker_priors
 from meshfer.training.evaluate import confusion, confusion_rows, save_confusion_png
 from meshfer.labels import EXPRESSIONS
 from meshfer.training.export import save_onnx
-from meshfer.training.pipeline import DEDUPLICATED
 from meshfer.scores import headline, per_class_report, split_metrics
 
 
@@ -22,15 +20,11 @@ def main() -> None:
     params = all_params["ensemble"]
     tables = {m: pd.read_parquet(Path("data") / "predictions" / f"{m}.parquet") for m in params["candidates"]}
     stacked = Stacked.from_tables(tables)
-    priors = stacker_priors(all_params)
-    comparison = compare_on_validation(stacked, params, priors)
-    members, combiner = choose(comparison)
-    proba, stacker = final_proba(stacked, members, combiner, params, priors)
-    y_pred = decide(proba)
-    copies = tables[members[0]]["near_copy"].to_numpy(bool)
+    chosen = choose_ensemble(stacked, params, stacker_priors(all_params))
+    members, stacker, comparison = chosen.members, chosen.stacker, chosen.comparison
+    y_pred = decide(chosen.proba)
     scores, report = {}, {}
-    for split, mask in (("validation", stacked.split == "validation"), ("test", stacked.split == "test"),
-                        (DEDUPLICATED, (stacked.split == "test") & ~copies)):
+    for split, mask in stacked.split_masks().items():
         scores[split] = full = split_metrics(stacked.y[mask], y_pred[mask], EXPRESSIONS)
         report[split] = {**full, "per_class": per_class_report(stacked.y[mask], y_pred[mask], EXPRESSIONS),
                          "confusion": confusion(stacked.y[mask], y_pred[mask], EXPRESSIONS).to_dict(orient="index")}

@@ -16,6 +16,7 @@ def _table(predicted: list[int], actual: list[int], split: list[str], confidence
     table.insert(0, "path", [f"{i}.jpg" for i in range(len(predicted))])
     table.insert(1, "split", split)
     table.insert(2, "actual", np.array(EXPRESSIONS)[actual])
+    table["near_copy"] = False
     return table
 
 

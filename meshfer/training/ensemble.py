@@ -17,6 +17,7 @@ import pandas as pd
 
 from meshfer.labels import EXPRESSIONS
 from meshfer.scores import NO_FACE_INDEX
+from meshfer.training.pipeline import DEDUPLICATED
 
 PROBA = [f"p_{name}" for name in EXPRESSIONS]
 EPS = 1e-6
@@ -32,6 +33,7 @@ class Stacked:
     y: np.ndarray
     split: np.ndarray
     path: np.ndarray
+    near_copy: np.ndarray  # per image: a copy of a training image (not in test_unseen)
 
     @classmethod
     def from_tables(cls, tables: dict[str, pd.DataFrame]) -> "Stacked":
@@ -42,12 +44,19 @@ class Stacked:
                 raise ValueError("ensemble members were evaluated on different images; re-run their evaluate stages")
         proba = np.stack([tables[n][PROBA].to_numpy(float) for n in names], axis=1)
         y = first["actual"].map({name: i for i, name in enumerate(EXPRESSIONS)}).to_numpy(int)
-        return cls(names, proba, y, first["split"].to_numpy(str), first["path"].to_numpy(str))
+        return cls(names, proba, y, first["split"].to_numpy(str), first["path"].to_numpy(str),
+                   first["near_copy"].to_numpy(bool))
 
     def subset(self, members: Sequence[str], split: str | None = None) -> "Stacked":
         keep = [self.members.index(m) for m in members]
         rows = slice(None) if split is None else self.split == split
-        return Stacked(list(members), self.proba[rows][:, keep], self.y[rows], self.split[rows], self.path[rows])
+        return Stacked(list(members), self.proba[rows][:, keep], self.y[rows], self.split[rows], self.path[rows],
+                       self.near_copy[rows])
+
+    def split_masks(self) -> dict[str, np.ndarray]:
+        """The images of each reported split: validation, test and test_unseen (test without copies)."""
+        test = self.split == "test"
+        return {"validation": self.split == "validation", "test": test, DEDUPLICATED: test & ~self.near_copy}
 
     @property
     def found(self) -> np.ndarray:
@@ -177,6 +186,26 @@ def final_proba(stacked: Stacked, members: list[str], combiner: str, params: dic
     proba[have] = _full_width(stacker, stacking_inputs(data.proba[have]))
     proba[data.split == "validation"] = stack_proba(val, params, priors)
     return proba, stacker
+
+
+@dataclass
+class Choice:
+    """The ensemble chosen on validation: its members and combiner, every image's probabilities under it, the
+    fitted combiner (None for soft voting) and the validation comparison it was chosen from."""
+
+    members: list[str]
+    combiner: str
+    proba: np.ndarray
+    stacker: object | None
+    comparison: pd.DataFrame
+
+
+def choose_ensemble(stacked: Stacked, params: dict, priors: np.ndarray | None = None) -> Choice:
+    """Compare every subset and combiner on validation, keep the best, and combine every image with it."""
+    comparison = compare_on_validation(stacked, params, priors)
+    members, combiner = choose(comparison)
+    proba, stacker = final_proba(stacked, members, combiner, params, priors)
+    return Choice(members, combiner, proba, stacker, comparison)
 
 
 def export_stacker(stacker, n_members: int):
