@@ -12,7 +12,8 @@ from bench.common import ROOT, write_result
 from meshfer.labels import EXPRESSIONS
 from meshfer.scores import split_metrics
 from meshfer.training.config import load_params
-from meshfer.training.ensemble import Stacked, choose_ensemble, decide, stacker_priors
+from meshfer.training.ensemble import Stacked, choose_ensemble, stacker_priors
+from meshfer.training.pipeline import decide
 
 
 def main() -> None:

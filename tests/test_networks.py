@@ -56,6 +56,19 @@ def test_cnn_training_options_train_and_round_trip(tmp_path, options):
     np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
 
 
+def test_weight_average_keeps_the_best_epochs_average_as_scored_on_validation():
+    X, y = _cnn_rows(), np.arange(64) % 7
+    params = {**CNN, "epochs": 3, "patience": 3, "ema_decay": 0.9, "schedule": "cosine"}
+    model, history = train_network(X, y, X[:16], y[:16], 7, params)
+    averaged = history["val_accuracy_averaged"]
+    assert len(averaged) == 3
+    kept = float(np.mean(model(X[:16], training=False).numpy().argmax(axis=1) == y[:16]))
+    assert kept == pytest.approx(max(averaged))
+    # The average is not the last step's weights: training the same way without it ends elsewhere.
+    plain, _ = train_network(X, y, X[:16], y[:16], 7, {**params, "ema_decay": 0})
+    assert not np.allclose(plain(X[:5], training=False).numpy(), model(X[:5], training=False).numpy())
+
+
 def test_test_time_flip_averages_a_face_and_its_mirror_image():
     X, y = _cnn_rows(), np.arange(64) % 7
     model, _ = train_network(X, y, X[:16], y[:16], 7, {**CNN, "epochs": 1, "flip": True})

@@ -41,8 +41,14 @@ def test_every_approach_is_exported_checked_and_scored(pipeline_project):
     for approach in APPROACHES:  # dvclive's record of every approach's training, a network's per epoch
         curves = dest / "metrics" / "training" / approach / "plots" / "metrics"
         assert (curves / "eval" / "accuracy.tsv").is_file() and (curves / "train" / "accuracy.tsv").is_file()
+    run_params = yaml.safe_load((dest / "params.yaml").read_text())  # the quick experiment's, in the workspace
     for network in (a for a in APPROACHES if PARAMS[a]["model"]["kind"] in ("gnn", "cnn")):
-        assert (dest / "metrics" / "training" / network / "plots" / "metrics" / "train" / "lr.tsv").is_file()
+        model, curves = run_params[network]["model"], dest / "metrics" / "training" / network / "plots" / "metrics"
+        if model.get("schedule", "plateau") == "plateau":  # the rate changes on plateaus: logged when it does
+            assert (curves / "train" / "lr.tsv").is_file()
+        if model.get("ema_decay"):  # the weights' moving average, scored on validation after every epoch
+            epochs_run = len((curves / "eval" / "accuracy.tsv").read_text().splitlines())
+            assert len((curves / "eval" / "accuracy_averaged.tsv").read_text().splitlines()) == epochs_run > 1
 
 
 def test_a_subset_run_never_touches_the_package_models(pipeline_project):
@@ -147,7 +153,8 @@ def test_training_records_carry_no_machine_noise(pipeline_project):
 
 
 def test_ensemble_is_chosen_on_validation_and_served_as_evaluated(pipeline_project):
-    from meshfer.training.ensemble import Stacked, decide, final_proba, stacker_priors
+    from meshfer.training.ensemble import Stacked, final_proba, stacker_priors
+    from meshfer.training.pipeline import decide
 
     dest, _, _ = pipeline_project
     card = json.loads((dest / "models" / "serving" / "ensemble" / "card.json").read_text())

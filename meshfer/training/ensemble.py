@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 
 from meshfer.labels import EXPRESSIONS
-from meshfer.scores import NO_FACE_INDEX
-from meshfer.training.pipeline import DEDUPLICATED
+from meshfer.training.pipeline import DEDUPLICATED, decide
 
 PROBA = [f"p_{name}" for name in EXPRESSIONS]
 EPS = 1e-6
@@ -61,11 +60,6 @@ class Stacked:
     @property
     def found(self) -> np.ndarray:
         return ~np.isnan(self.proba[:, :, 0]).any(axis=1)
-
-
-def decide(proba: np.ndarray) -> np.ndarray:
-    """Most probable label per row; -1 (no face) for NaN rows."""
-    return np.where(np.isnan(proba[:, 0]), NO_FACE_INDEX, np.nan_to_num(proba, nan=-1).argmax(axis=1))
 
 
 def mean_proba(data: Stacked) -> np.ndarray:

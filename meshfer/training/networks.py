@@ -81,11 +81,76 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def _callbacks(params: dict, live_dir: Path | None) -> list:
+def _weight_average(X_val, y_val, decay: float):
+    """A callback keeping an exponential moving average of the weights (trainable ones and batch-norm statistics),
+    updated after every step. After each epoch the average is scored on validation (``val_accuracy_averaged``);
+    at the end the model keeps the average of its best epoch. The decay ramps up as in
+    ``tf.train.ExponentialMovingAverage`` with ``num_updates``, so the first steps do not keep the random start."""
     tf = tensorflow()
-    # The weights of the best validation epoch are kept (a choice made on validation, never on test).
-    callbacks = [tf.keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=params["patience"],
-                                                  restore_best_weights=True, mode="max")]
+
+    class WeightAverage(tf.keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.tracked, self.best_accuracy, self.best_weights = None, -1.0, None
+
+        def _start(self):
+            # On the first step's end: a subclassed model creates its weights in its first call.
+            self.tracked = [v for v in self.model.weights
+                            if v.dtype.is_floating and (v.trainable or "moving_" in v.name)]
+            if not self.tracked:
+                raise RuntimeError("the weight average found no weights to follow")
+            self.average = [tf.Variable(v, trainable=False) for v in self.tracked]
+            self.steps = tf.Variable(0.0, trainable=False)
+
+        @tf.function
+        def _update(self):
+            self.steps.assign_add(1.0)
+            rate = tf.minimum(decay, (1.0 + self.steps) / (10.0 + self.steps))
+            for mean, value in zip(self.average, self.tracked):
+                mean.assign(rate * mean + (1.0 - rate) * value)
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.tracked is None:
+                self._start()
+            self._update()
+
+        def on_epoch_end(self, epoch, logs=None):
+            current = [v.numpy() for v in self.tracked]
+            self._assign([v.numpy() for v in self.average])
+            accuracy = float(np.mean(_predict_rows(self.model, X_val).argmax(axis=1) == y_val))
+            if accuracy > self.best_accuracy:
+                self.best_accuracy, self.best_weights = accuracy, [v.numpy() for v in self.tracked]
+            self._assign(current)
+            if logs is not None:
+                logs["val_accuracy_averaged"] = accuracy
+
+        def on_train_end(self, logs=None):
+            if self.best_weights is not None:
+                self._assign(self.best_weights)
+
+        def _assign(self, values):
+            for variable, value in zip(self.tracked, values):
+                variable.assign(value)
+
+    return WeightAverage()
+
+
+def _predict_rows(model, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    return np.concatenate([model(np.asarray(X[i:i + batch_size], np.float32), training=False).numpy()
+                           for i in range(0, len(X), batch_size)])
+
+
+def _callbacks(params: dict, live_dir: Path | None, validation: tuple) -> list:
+    tf = tensorflow()
+    callbacks = []
+    if params.get("ema_decay", 0) > 0:
+        # The averaged weights are scored and kept (their best validation epoch); stopping follows them too.
+        callbacks += [_weight_average(*validation, params["ema_decay"]),
+                      tf.keras.callbacks.EarlyStopping(monitor="val_accuracy_averaged", patience=params["patience"],
+                                                       mode="max")]
+    else:
+        # The weights of the best validation epoch are kept (a choice made on validation, never on test).
+        callbacks.append(tf.keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=params["patience"],
+                                                          restore_best_weights=True, mode="max"))
     if params.get("schedule", "plateau") == "plateau" and params.get("lr_patience"):
         callbacks.append(tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
                                                               patience=params["lr_patience"], min_lr=1e-5))
@@ -134,7 +199,8 @@ def _training_data(X, y, n_classes: int, params: dict):
 
 def train_network(X, y, X_val, y_val, n_classes: int, params: dict, live_dir: Path | None = None):
     """Build the network ``params['kind']`` names and fit it, keeping the weights of the epoch with the best
-    validation accuracy; returns the model and its history dict."""
+    validation accuracy (with ``ema_decay``: the best epoch's moving average of the weights); returns the model and
+    its history dict."""
     from meshfer._native import quiet_native_logs
 
     tf = tensorflow()
@@ -156,7 +222,8 @@ def train_network(X, y, X_val, y_val, n_classes: int, params: dict, live_dir: Pa
         weights = {i: len(y) / (n_classes * c) for i, c in enumerate(counts) if c > 0}
     with quiet_native_logs():  # the same while fitting; Keras reports on stdout
         history = model.fit(data, validation_data=validation, epochs=params["epochs"],
-                            callbacks=_callbacks(params, live_dir), class_weight=weights, verbose=2)
+                            callbacks=_callbacks(params, live_dir, (X_val, y_val)),
+                            class_weight=weights, verbose=2)
     return model, history.history
 
 

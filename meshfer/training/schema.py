@@ -167,7 +167,7 @@ PCA = {"pca_components": integer(0), "pca_on": one_of("all", "coordinates", "pix
 NETWORK = {
     "learning_rate": positive, "batch_size": integer(1), "epochs": integer(1), "patience": integer(1),
     "lr_patience": integer(0), "schedule": one_of("plateau", "cosine"), "warmup_epochs": integer(0),
-    "weight_decay": number(0), "label_smoothing": number(0, 0.5), "mixup": number(0), "dropout": number(0, 0.95),
+    "weight_decay": number(0), "label_smoothing": number(0, 0.5), "ema_decay": number(0, 0.99999), "mixup": number(0), "dropout": number(0, 0.95),
     "dense_units": integer(1), "class_weight": CLASS_WEIGHT, "seed": seed,
 }
 MODELS = {
