@@ -1,6 +1,6 @@
-"""`make bench`: every benchmark in turn (about 40 minutes on 2 cores, after `dvc repro`), then the README tables."""
-from bench import (eyes_models, landmark_only, landmarks, mirror_tta, peer_fer, predict, report, robustness,
-                   timeline)
+"""`make bench`: every benchmark in turn (about an hour on 2 cores, after `dvc repro`), then the README tables."""
+from bench import (cnn_flip, distil_mesh, eyes_data, eyes_models, landmark_only, landmarks, mirror_tta, peer_fer,
+                   predict, report, robustness, timeline)
 
 
 def main() -> None:
@@ -8,8 +8,11 @@ def main() -> None:
     predict.main()
     timeline.main()
     eyes_models.main()
+    eyes_data.main()
     mirror_tta.main()
     landmark_only.main()
+    cnn_flip.main()
+    distil_mesh.main()
     peer_fer.main()
     robustness.main()
     report.main()
