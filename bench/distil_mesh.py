@@ -8,15 +8,13 @@ face = wrong. One thread: `python -m bench.distil_mesh` (about 15 minutes; write
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from bench.common import ROOT, write_result
 from meshfer.runtime import load_model
 from meshfer.training.config import load_arrays
 from meshfer.training.networks import seed_everything, tensorflow
-from meshfer.training.pipeline import DEDUPLICATED, rows
+from meshfer.training.pipeline import DEDUPLICATED, decide, rows
 
 SPLITS = ("validation", "test", DEDUPLICATED)
 TEACHER_SHARES = {"hard labels": 0.0, "half teacher": 0.5, "teacher only": 1.0}
@@ -33,9 +31,9 @@ def student(n_inputs: int, n_classes: int):
 def accuracy(table: dict, proba: np.ndarray, split: str) -> float:
     """``proba`` has a row per found image; an image without a face counts as wrong."""
     every = rows(table, split, with_face=False)
-    predicted = np.full(int(every.sum()), -1)
-    predicted[table["found"][every]] = proba[every[table["found"]]].argmax(axis=1)
-    return round(float(np.mean(predicted == table["y"][every])), 4)
+    per_image = np.full((int(every.sum()), proba.shape[1]), np.nan)  # NaN: no face, which decide() calls wrong
+    per_image[table["found"][every]] = proba[every[table["found"]]]
+    return round(float(np.mean(decide(per_image) == table["y"][every])), 4)
 
 
 def main() -> None:
@@ -68,5 +66,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     main()
