@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in turn (about an hour on 2 cores, after `dvc repro`), then the README tables."""
-from bench import (cnn_flip, distil_mesh, eyes_data, eyes_models, landmark_only, landmarks, mirror_tta, peer_fer,
-                   predict, report, robustness, timeline)
+from bench import (cnn_flip, distil_mesh, eyes_cnn, eyes_data, eyes_models, landmark_only, landmarks, mirror_tta,
+                   peer_fer, predict, report, robustness, timeline)
 
 
 def main() -> None:
@@ -9,6 +9,7 @@ def main() -> None:
     timeline.main()
     eyes_models.main()
     eyes_data.main()
+    eyes_cnn.main()
     mirror_tta.main()
     landmark_only.main()
     cnn_flip.main()
