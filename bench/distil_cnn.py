@@ -11,7 +11,8 @@ The pipeline's network trains for 70-95 minutes on 2 cores; with a teacher and a
 train twice. Run after `dvc repro features@aligned_cnn features@mesh_hgb`:
 ``python -m bench.distil_cnn`` (70-95 minutes on 2 cores; writes bench/results/distil_cnn.json). With
 ``--label-share 1 --seed 1`` the student learns from the labels alone with another seed: the recipe's spread from
-seed to seed, and (averaged with the served network) what serving two networks would give.
+seed to seed, and (averaged with the served network) what serving two networks would give (writes
+bench/results/distil_cnn_labels1_seed1.json).
 """
 from __future__ import annotations
 
