@@ -13,6 +13,8 @@ bench/results/eyes_cnn.json)
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from bench.common import ROOT, write_result
@@ -83,12 +85,14 @@ def train(table: dict, patch: dict, seed: int):
     return model, int(np.argmax(history.history["val_face_accuracy"])) + 1
 
 
-def network_proba(model, table: dict, patch: dict, split: str) -> np.ndarray:
-    """Per image of the split (NaN rows: no face, which decide() calls wrong)."""
-    mask, found = rows(table, split, with_face=False), table["found"]
-    per_image = np.full((int(mask.sum()), len(LABELS)), np.nan)
-    per_image[found[mask]] = face_proba(model, table["X"][mask[found]], patch)
-    return per_image
+class FaceNetwork:
+    """The network as ``predict_proba_images`` takes a model: label names on a card, probabilities per face row."""
+
+    def __init__(self, model, patch: dict):
+        self.model, self.patch, self.card = model, patch, SimpleNamespace(labels=LABELS)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return face_proba(self.model, X, self.patch)
 
 
 def scored(table: dict, proba: dict[str, np.ndarray]) -> dict:
@@ -113,7 +117,7 @@ def main() -> None:
     networks = []
     for seed in SEEDS:
         model, epoch = train(table, patch, seed)
-        networks.append({split: network_proba(model, table, patch, split) for split in SPLITS})
+        networks.append({split: predict_proba_images(FaceNetwork(model, patch), table, split) for split in SPLITS})
         results[f"eye-patch network, seed {seed} (best epoch {epoch})"] = scored(table, networks[-1])
     seeds_mean = {split: np.mean([n[split] for n in networks], axis=0) for split in SPLITS}
     results[f"eye-patch network, mean of the {len(SEEDS)} seeds"] = scored(table, seeds_mean)
