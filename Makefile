@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: venv data repro quick promote test bench clean-venv
+.PHONY: venv data stage-deps repro quick promote test bench clean-venv
 
 venv: $(VENV)/.installed
 
@@ -16,6 +16,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 data:
 	bash scripts/link-data.sh
+
+# Which model code each approach's stages depend on (stages/approaches.yaml, read by dvc.yaml): after adding an
+# approach or changing a model kind in params.yaml.
+stage-deps: venv
+	python scripts/stage_deps.py write
 
 repro: venv data
 	dvc repro

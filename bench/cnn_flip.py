@@ -10,22 +10,22 @@ from __future__ import annotations
 import numpy as np
 
 from bench.common import ROOT, write_result
-from meshfer.training.config import load_arrays
-from meshfer.training.estimators import load_trained
+from meshfer.training.feature_table import DEDUPLICATED, FeatureTable
+from meshfer.training.trained import load_trained
 from meshfer.training.networks import KerasClassifier, rebuilt
-from meshfer.training.pipeline import DEDUPLICATED, decide, predict_proba_images, rows
+from meshfer.training.scoring import decide, predict_proba_images
 
 SPLITS = ("validation", "test", DEDUPLICATED)
 
 
 def main() -> None:
     trained = load_trained(ROOT / "models" / "trained" / "aligned_cnn")
-    table = load_arrays(ROOT / "data" / "features" / "aligned_cnn.npz")
+    table = FeatureTable.load(ROOT / "data" / "features" / "aligned_cnn.npz")
     both = type(trained)(trained.card, KerasClassifier(rebuilt(trained.estimator.model, tta_flip=True)))
     results = {}
     for name, model in {"as trained": trained, "with the flip at test time": both}.items():
         for split in SPLITS:
-            y = table["y"][rows(table, split, with_face=False)]
+            y = table.y[table.rows(split, with_face=False)]
             predicted = decide(predict_proba_images(model, table, split))
             results.setdefault(name, {})[split] = round(float(np.mean(predicted == y)), 4)
         print(name, results[name], flush=True)

@@ -26,11 +26,12 @@ from bench.common import ROOT, write_result
 from bench.distil_mesh import accuracy
 from meshfer._native import quiet_native_logs
 from meshfer.runtime import load_model
-from meshfer.training.config import load_arrays, load_params
-from meshfer.training.mirror import aligned_mesh_mirror
+from meshfer.training.config import load_params
+from meshfer.training.feature_table import DEDUPLICATED, FeatureTable
+from meshfer.training.cnn import aligned_mesh_mirror
 from meshfer.training.networks import (KerasClassifier, _callbacks, _optimizer, network_module, seed_everything,
                                        tensorflow)
-from meshfer.training.pipeline import DEDUPLICATED, model_params_of, rows
+from meshfer.training.fitting import model_params_of
 
 SPLITS = ("validation", "test", DEDUPLICATED)
 NETWORK_SHARES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)  # the network's weight in the teacher's soft vote with mesh_hgb
@@ -103,17 +104,17 @@ def main() -> None:
     params = model_params_of(load_params(ROOT / "params.yaml")["aligned_cnn"])
     default_seed = params["seed"]
     params["seed"] = default_seed if args.seed is None else args.seed
-    faces = load_arrays(ROOT / "data" / "features" / "aligned_cnn.npz")
-    mesh = load_arrays(ROOT / "data" / "features" / "mesh_hgb.npz")
-    if not np.array_equal(mesh["path"], faces["path"]) or not np.array_equal(mesh["found"], faces["found"]):
+    faces = FeatureTable.load(ROOT / "data" / "features" / "aligned_cnn.npz")
+    mesh = FeatureTable.load(ROOT / "data" / "features" / "mesh_hgb.npz")
+    if not np.array_equal(mesh.path, faces.path) or not np.array_equal(mesh.found, faces.found):
         raise SystemExit("the two feature files list different images: run `dvc repro` first")
-    X = faces["X"].astype(np.float32)
+    X = faces.X.astype(np.float32)
     served = load_model(MODELS / "aligned_cnn", threads=2)
     network_alone = predicted(served, X)
     network = (network_alone + predicted(served, mirrored_rows(X, params["image_size"]))) / 2
-    hgb = predicted(load_model(MODELS / "mesh_hgb", threads=2), mesh["X"])
-    y = faces["y"][faces["found"]]
-    train, val = (rows(faces, split)[faces["found"]] for split in ("train", "validation"))
+    hgb = predicted(load_model(MODELS / "mesh_hgb", threads=2), mesh.X)
+    y = faces.y[faces.found]
+    train, val = (faces.rows(split)[faces.found] for split in ("train", "validation"))
     choice, tried = choose_teacher(network, hgb, y, val)
     teacher = sharpened(choice["network_share"] * network + (1 - choice["network_share"]) * hgb,
                         choice["temperature"])

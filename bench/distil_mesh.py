@@ -12,9 +12,9 @@ import numpy as np
 
 from bench.common import ROOT, write_result
 from meshfer.runtime import load_model
-from meshfer.training.config import load_arrays
+from meshfer.training.feature_table import DEDUPLICATED, FeatureTable
 from meshfer.training.networks import seed_everything, tensorflow
-from meshfer.training.pipeline import DEDUPLICATED, decide, rows
+from meshfer.training.scoring import decide
 
 SPLITS = ("validation", "test", DEDUPLICATED)
 TEACHER_SHARES = {"hard labels": 0.0, "half teacher": 0.5, "teacher only": 1.0}
@@ -30,25 +30,25 @@ def student(n_inputs: int, n_classes: int):
 
 def accuracy(table: dict, proba: np.ndarray, split: str) -> float:
     """``proba`` has a row per found image; an image without a face counts as wrong."""
-    every = rows(table, split, with_face=False)
+    every = table.rows(split, with_face=False)
     per_image = np.full((int(every.sum()), proba.shape[1]), np.nan)  # NaN: no face, which decide() calls wrong
-    per_image[table["found"][every]] = proba[every[table["found"]]]
-    return round(float(np.mean(decide(per_image) == table["y"][every])), 4)
+    per_image[table.found[every]] = proba[every[table.found]]
+    return round(float(np.mean(decide(per_image) == table.y[every])), 4)
 
 
 def main() -> None:
     tf = tensorflow()
     tf.config.threading.set_intra_op_parallelism_threads(1)
-    mesh = load_arrays(ROOT / "data" / "features" / "mesh_svm.npz")
-    faces = load_arrays(ROOT / "data" / "features" / "aligned_cnn.npz")
-    if not np.array_equal(mesh["path"], faces["path"]):
+    mesh = FeatureTable.load(ROOT / "data" / "features" / "mesh_svm.npz")
+    faces = FeatureTable.load(ROOT / "data" / "features" / "aligned_cnn.npz")
+    if not np.array_equal(mesh.path, faces.path):
         raise SystemExit("the two feature files list different images: run `dvc repro` first")
     teacher = load_model(ROOT / "meshfer" / "assets" / "models" / "aligned_cnn")
-    taught = np.concatenate([teacher.predict_proba(chunk) for chunk in np.array_split(faces["X"], 16)])
-    train = rows(mesh, "train")[mesh["found"]]
-    mean, std = mesh["X"][train].mean(axis=0), mesh["X"][train].std(axis=0) + 1e-6
-    X = ((mesh["X"] - mean) / std).astype(np.float32)
-    hard = np.eye(taught.shape[1], dtype=np.float32)[mesh["y"][mesh["found"]]]
+    taught = np.concatenate([teacher.predict_proba(chunk) for chunk in np.array_split(faces.X, 16)])
+    train = mesh.rows("train")[mesh.found]
+    mean, std = mesh.X[train].mean(axis=0), mesh.X[train].std(axis=0) + 1e-6
+    X = ((mesh.X - mean) / std).astype(np.float32)
+    hard = np.eye(taught.shape[1], dtype=np.float32)[mesh.y[mesh.found]]
     results = {"teacher (aligned_cnn)": {split: accuracy(mesh, taught, split) for split in SPLITS}}
     for name, share in TEACHER_SHARES.items():
         seed_everything(0)

@@ -13,7 +13,7 @@ from meshfer.labels import EXPRESSIONS
 from meshfer.scores import split_metrics
 from meshfer.training.config import load_params
 from meshfer.training.ensemble import Stacked, choose_ensemble, stacker_priors
-from meshfer.training.pipeline import decide
+from meshfer.training.scoring import decide
 
 
 def main() -> None:

@@ -20,10 +20,12 @@ import numpy as np
 from bench.common import ROOT, write_result
 from bench.eyes_sources import LABELS, by_source
 from meshfer._native import quiet_native_logs
-from meshfer.training.config import load_arrays, load_params
+from meshfer.training.config import load_params
+from meshfer.training.feature_table import FeatureTable
 from meshfer.training.evaluate import source_of
 from meshfer.training.networks import seed_everything, tensorflow
-from meshfer.training.pipeline import decide, fit, predict_proba_images, rows
+from meshfer.training.fitting import fit
+from meshfer.training.scoring import decide, predict_proba_images
 
 SEEDS = (0, 1, 2)
 EPOCHS, BATCH = 120, 64
@@ -63,19 +65,19 @@ def face_proba(model, X: np.ndarray, patch: dict) -> np.ndarray:
 def train(table: dict, patch: dict, seed: int):
     tf = tensorflow()
     seed_everything(seed)
-    found = table["found"]
-    train_rows, val_rows = (rows(table, split)[found] for split in ("train", "validation"))
-    images, measures = per_eye(table["X"][train_rows], patch)
-    y = np.tile(table["y"][found][train_rows], 2)
+    found = table.found
+    train_rows, val_rows = (table.rows(split)[found] for split in ("train", "validation"))
+    images, measures = per_eye(table.X[train_rows], patch)
+    y = np.tile(table.y[found][train_rows], 2)
     with quiet_native_logs():  # the normalisation's adapt() too
         model = network(images.shape[1:], measures, len(LABELS))
     model.compile(tf.keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    y_val = table["y"][found][val_rows]
+    y_val = table.y[found][val_rows]
 
     class FaceAccuracy(tf.keras.callbacks.Callback):  # validation as served: a face averages its two eyes
         def on_epoch_end(self, epoch, logs=None):
             logs["val_face_accuracy"] = float(np.mean(
-                face_proba(self.model, table["X"][val_rows], patch).argmax(axis=1) == y_val))
+                face_proba(self.model, table.X[val_rows], patch).argmax(axis=1) == y_val))
 
     stop = tf.keras.callbacks.EarlyStopping(monitor="val_face_accuracy", mode="max", patience=30,
                                             restore_best_weights=True)
@@ -99,9 +101,9 @@ def scored(table: dict, proba: dict[str, np.ndarray]) -> dict:
     """``proba``: split -> per-image probabilities."""
     out = {}
     for split in SPLITS:
-        mask = rows(table, split, with_face=False)
-        sources = np.array([source_of(p) for p in table["path"][mask]])
-        out[split] = by_source(table["y"][mask], decide(proba[split]), sources)
+        mask = table.rows(split, with_face=False)
+        sources = np.array([source_of(p) for p in table.path[mask]])
+        out[split] = by_source(table.y[mask], decide(proba[split]), sources)
     return out
 
 
@@ -110,7 +112,7 @@ def main() -> None:
     tensorflow().config.threading.set_inter_op_parallelism_threads(1)
     params = load_params(ROOT / "params.yaml")["eyes"]
     patch = params["features"]["patch"]
-    table = load_arrays(ROOT / "data" / "features" / "eyes.npz")
+    table = FeatureTable.load(ROOT / "data" / "features" / "eyes.npz")
     served, _ = fit(table, "eyes", params, "eyes")
     served_proba = {split: predict_proba_images(served, table, split) for split in SPLITS}
     results = {"served recipe (params.yaml)": scored(table, served_proba)}

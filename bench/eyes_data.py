@@ -15,19 +15,20 @@ from bench.common import ROOT, write_result
 from bench.eyes_sources import LABELS, by_source, predicted, restricted, section
 from meshfer.training.config import load_params
 from meshfer.training.evaluate import source_of
-from meshfer.training.pipeline import feature_table, fit
+from meshfer.training.featurize import build_feature_table
+from meshfer.training.fitting import fit
 
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 DRAWS = 3
 
 
 def counts(table: dict) -> dict:
-    sources = np.array([source_of(p) for p in table["path"]])
+    sources = np.array([source_of(p) for p in table.path])
     out = {}
     for source in np.unique(sources):
         for split in ("train", "validation", "test"):
-            mask = (sources == source) & (table["split"] == split) & ~table["near_copy"]
-            out.setdefault(source, {})[split] = {name: int(np.sum(mask & (table["y"] == i)))
+            mask = (sources == source) & (table.split == split) & ~table.near_copy
+            out.setdefault(source, {})[split] = {name: int(np.sum(mask & (table.y == i)))
                                                  for i, name in enumerate(LABELS)}
     return out
 
@@ -35,8 +36,8 @@ def counts(table: dict) -> dict:
 def main() -> None:
     base = load_params(ROOT / "params.yaml")["eyes"]
     spec = section(base, {}, base["model"])
-    table = feature_table(ROOT / "data" / "eyes" / "landmarks", "eyes", spec["features"])
-    train = table["split"] == "train"
+    table = build_feature_table(ROOT / "data" / "eyes" / "landmarks", "eyes", spec["features"])
+    train = table.split == "train"
     curve = []
     for fraction in FRACTIONS:
         for draw in range(DRAWS if fraction < 1 else 1):

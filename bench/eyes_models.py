@@ -17,16 +17,18 @@ from sklearn.model_selection import StratifiedKFold
 from bench.common import ROOT, write_result
 from meshfer.training.config import load_params
 from meshfer.training.estimators import build_estimator, fit_quietly
-from meshfer.training.pipeline import evaluate, feature_table, fit
+from meshfer.training.featurize import build_feature_table
+from meshfer.training.fitting import fit
+from meshfer.training.scoring import score_splits
 
 CV_SEEDS = (0, 1, 2)
 
 
 def cross_validate(table: dict, model_params: dict) -> dict:
     """Mean accuracy and MAE over 5 folds x CV_SEEDS of the original train + validation faces."""
-    found = table["found"]
-    keep = (table["split"][found] != "test") & ~table["augmented"][found]
-    X, y = table["X"][keep], table["y"][found][keep]
+    found = table.found
+    keep = (table.split[found] != "test") & ~table.augmented[found]
+    X, y = table.X[keep], table.y[found][keep]
     accuracy, mae = [], []
     for seed in CV_SEEDS:
         for train, held in StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y):
@@ -49,13 +51,13 @@ def main() -> None:
     results = {}
     for with_blendshapes in (False, True):
         features_params = {**base["features"], "blendshapes": with_blendshapes}
-        table = feature_table(ROOT / "data" / "eyes" / "landmarks", "eyes", features_params)
+        table = build_feature_table(ROOT / "data" / "eyes" / "landmarks", "eyes", features_params)
         for name, model in VARIANTS.items():
             section = copy.deepcopy(base)
             section["features"] = features_params
             section["model"] = {**model, "per_eye_samples": base["model"]["per_eye_samples"], "seed": 0}
             trained, _ = fit(table, "eyes", section, "eyes")
-            metrics, report, _, _ = evaluate(trained, table)
+            metrics, report, _, _ = score_splits(trained, table)
             key = f"{name}{'+blendshapes' if with_blendshapes else ''}"
             results[key] = {split: {**m, "recall_wide": report[split]["per_class"]["wide"]["recall"]}
                             for split, m in metrics.items()}

@@ -14,6 +14,7 @@ Run after `dvc repro landmarks@eyes`: python -m bench.eyes_sources   (writes ben
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 
 import numpy as np
@@ -22,7 +23,10 @@ from bench.common import ROOT, write_result
 from meshfer.labels import EYE_OPENNESS, labels_for
 from meshfer.training.config import load_params
 from meshfer.training.evaluate import source_of
-from meshfer.training.pipeline import decide, feature_table, fit, predict_proba_images, rows
+from meshfer.training.feature_table import FeatureTable
+from meshfer.training.featurize import build_feature_table
+from meshfer.training.fitting import fit
+from meshfer.training.scoring import decide, predict_proba_images
 
 MESH_ONLY = {"iris": True, "blendshapes": True, "periocular": True, "patch": None}
 FEATURES = {
@@ -61,17 +65,15 @@ def section(base: dict, features: dict, model: dict) -> dict:
     return out
 
 
-def restricted(table: dict, keep: np.ndarray) -> dict:
+def restricted(table: FeatureTable, keep: np.ndarray) -> FeatureTable:
     """The table with only the images in ``keep`` (a per-image mask) left in their split; the rest set aside."""
-    out = dict(table)
-    out["split"] = np.where(keep, table["split"], "unused")
-    return out
+    return dataclasses.replace(table, split=np.where(keep, table.split, "unused"))
 
 
 def predicted(model, table: dict, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    mask = rows(table, split, with_face=False)
-    sources = np.array([source_of(p) for p in table["path"][mask]])
-    return table["y"][mask], decide(predict_proba_images(model, table, split)), sources
+    mask = table.rows(split, with_face=False)
+    sources = np.array([source_of(p) for p in table.path[mask]])
+    return table.y[mask], decide(predict_proba_images(model, table, split)), sources
 
 
 def by_source(y: np.ndarray, pred: np.ndarray, sources: np.ndarray) -> dict:
@@ -84,7 +86,7 @@ def main() -> None:
     landmarks = ROOT / "data" / "eyes" / "landmarks"
     choice = {}
     for fname, features in FEATURES.items():
-        table = feature_table(landmarks, "eyes", {**base["features"], **features})
+        table = build_feature_table(landmarks, "eyes", {**base["features"], **features})
         compressions = [{"pca_components": n, "pca_on": "pixels"} for n in PATCH_COMPONENTS] if features["patch"] \
             else [{}]
         for (mname, model), pca in itertools.product(MODELS.items(), compressions):
@@ -95,15 +97,15 @@ def main() -> None:
             print(name, choice[name]["validation"]["all"]["accuracy"], flush=True)
 
     spec = section(base, {}, base["model"])  # the served recipe (params.yaml)
-    table = feature_table(landmarks, "eyes", spec["features"])
-    sources = np.array([source_of(p) for p in table["path"]])
-    cew = np.array([p.rsplit("/", 1)[-1].startswith("cew_") for p in table["path"]])
+    table = build_feature_table(landmarks, "eyes", spec["features"])
+    sources = np.array([source_of(p) for p in table.path])
+    cew = np.array([p.rsplit("/", 1)[-1].startswith("cew_") for p in table.path])
     trained, _ = fit(table, "eyes", spec, "eyes")
     openness = {}
     for split in ("validation", "test"):
-        mask = rows(table, split, with_face=False) & table["found"]
-        face = predict_proba_images(trained, table, split)[table["found"][rows(table, split, with_face=False)]]
-        value, y, where = face @ np.asarray(EYE_OPENNESS), table["y"][mask], sources[mask]
+        mask = table.rows(split, with_face=False) & table.found
+        face = predict_proba_images(trained, table, split)[table.found[table.rows(split, with_face=False)]]
+        value, y, where = face @ np.asarray(EYE_OPENNESS), table.y[mask], sources[mask]
         openness[split] = {s: {name: round(float(value[(where == s) & (y == i)].mean()), 3)
                                for i, name in enumerate(LABELS) if ((where == s) & (y == i)).any()}
                            for s in np.unique(where)}

@@ -12,9 +12,10 @@ import time
 import numpy as np
 
 from bench.common import ROOT, write_result
-from meshfer.training.config import load_features, load_params
+from meshfer.training.config import load_params
+from meshfer.training.feature_table import load_features
 from meshfer.training.estimators import build_estimator
-from meshfer.training.pipeline import _x, model_params_of, rows
+from meshfer.training.fitting import model_params_of
 
 # (label, HistGradientBoostingClassifier settings, early stopping on clean validation?)
 VARIANTS = [
@@ -33,10 +34,10 @@ def main() -> None:
     features = load_features("mesh_hgb")
     model_params = model_params_of(params)
     pipeline = build_estimator(model_params)
-    train = rows(features, "train")
-    prepare = pipeline[:-1].fit(_x(features, train), features["y"][train])
-    data = {split: (prepare.transform(_x(features, rows(features, split))), features["y"][rows(features, split)],
-                    int(rows(features, split, with_face=False).sum()))
+    train = features.rows("train")
+    prepare = pipeline[:-1].fit(features.x(train), features.y[train])
+    data = {split: (prepare.transform(features.x(features.rows(split))), features.y[features.rows(split)],
+                    int(features.rows(split, with_face=False).sum()))
             for split in ("train", "validation", "test", "test_unseen")}
     served = pipeline[-1].get_params()
     results = []

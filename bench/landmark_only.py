@@ -11,7 +11,7 @@ import pandas as pd
 from bench.common import ROOT, landmark_only, write_result
 from meshfer.training.config import load_params
 from meshfer.training.ensemble import Stacked, choose_ensemble, stacker_priors
-from meshfer.training.pipeline import decide
+from meshfer.training.scoring import decide
 from meshfer.labels import EXPRESSIONS
 from meshfer.scores import headline, split_metrics
 

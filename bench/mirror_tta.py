@@ -16,7 +16,7 @@ from meshfer.training.config import load_params, serving_dir
 from meshfer.features import MeshBatch, compute_features, mesh_nodes
 from meshfer.labels import EXPRESSIONS
 from meshfer.training.landmark_store import load_landmarks
-from meshfer.training.mirror import blendshape_permutation, mirror_permutation
+from meshfer.training.cnn import blendshape_permutation, mirror_permutation
 from meshfer.runtime import load_model
 
 X_REFLECTION = np.diag([-1.0, 1.0, 1.0, 1.0])

@@ -8,10 +8,10 @@ import pandas as pd
 from meshfer.card import ONNX_FILE, EnsembleCard, sha256_of
 from meshfer.training.config import load_params, serving_dir, setup_logging, write_json
 from meshfer.training.ensemble import Stacked, choose_ensemble, export_stacker, stacker_priors
-from meshfer.training.pipeline import decide
 from meshfer.training.evaluate import confusion, confusion_rows, save_confusion_png
 from meshfer.labels import EXPRESSIONS
-from meshfer.training.export import save_onnx
+from meshfer.training.onnx_graph import save_onnx
+from meshfer.training.scoring import decide
 from meshfer.scores import headline, per_class_report, split_metrics
 
 

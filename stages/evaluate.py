@@ -5,16 +5,17 @@ from pathlib import Path
 import pandas as pd
 
 from meshfer.card import CARD_FILE, ModelCard
-from meshfer.training.config import load_features, serving_dir, stage_args, write_json
-from meshfer.training.evaluate import by_source, save_confusion_png
-from meshfer.training.pipeline import evaluate
 from meshfer.runtime import load_model
+from meshfer.training.config import serving_dir, stage_args, write_json
+from meshfer.training.evaluate import by_source, save_confusion_png
+from meshfer.training.feature_table import load_features
+from meshfer.training.scoring import score_splits
 
 
 def main() -> None:
     approach = stage_args(__doc__, "approach", "a key of `approaches` in params.yaml")
     model = load_model(serving_dir(approach))
-    metrics, report, test_rows, predictions = evaluate(model, load_features(approach))
+    metrics, report, test_rows, predictions = score_splits(model, load_features(approach))
     card = ModelCard.read(serving_dir(approach) / CARD_FILE)
     metrics_dir = Path("metrics")
     write_json(metrics_dir / f"{approach}.json", metrics)

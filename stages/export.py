@@ -3,15 +3,16 @@ against the trained model on the validation and test faces (the card's `export.p
 import logging
 import shutil
 
-from meshfer.training.config import load_features, serving_dir, stage_args, trained_dir
-from meshfer.training.estimators import load_trained
-from meshfer.training.pipeline import EVAL_SPLITS, export
+from meshfer.training.config import serving_dir, stage_args, trained_dir
+from meshfer.training.export import export_model
+from meshfer.training.feature_table import EVAL_SPLITS, load_features
+from meshfer.training.trained import load_trained
 
 
 def main() -> None:
     approach = stage_args(__doc__, "approach", "a key of `approaches` in params.yaml")
     shutil.rmtree(serving_dir(approach), ignore_errors=True)  # the declared output, nothing else
-    card = export(load_trained(trained_dir(approach)), load_features(approach), serving_dir(approach))
+    card = export_model(load_trained(trained_dir(approach)), load_features(approach), serving_dir(approach))
     for split in EVAL_SPLITS:
         logging.getLogger("export").info("%s %s: %s", approach, split, card.export["parity"].get(split))
 

@@ -6,8 +6,9 @@ import resource
 import shutil
 from pathlib import Path
 
-from meshfer.training.config import dataset_of, load_features, load_params, stage_args, trained_dir
-from meshfer.training.pipeline import fit
+from meshfer.training.config import dataset_of, load_params, stage_args, trained_dir
+from meshfer.training.feature_table import load_features
+from meshfer.training.fitting import fit
 
 COSTS = Path("data") / "costs"  # not an output: wall time and memory are machine noise, kept out of git and dvc.lock
 

@@ -63,7 +63,7 @@ def test_the_exported_combiner_computes_the_fitted_one(tmp_path):
     import onnxruntime as ort
 
     from meshfer.training.ensemble import export_stacker, stacking_inputs
-    from meshfer.training.export import save_onnx
+    from meshfer.training.onnx_graph import save_onnx
 
     stacked = Stacked.from_tables(_learnable())
     proba, stacker = final_proba(stacked, ["a", "b"], "stacking", PARAMS)

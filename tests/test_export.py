@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from meshfer.card import ModelCard, ModelLoadError
-from meshfer.training.estimators import TrainedModel, build_estimator, fit_quietly, load_trained
+from meshfer.training.estimators import build_estimator, fit_quietly
 from meshfer.labels import EXPRESSIONS, EYE_STATES
-from meshfer.training.export import export_onnx, parity, save_onnx
+from meshfer.training.export import export_onnx, parity
+from meshfer.training.onnx_graph import save_onnx
+from meshfer.training.trained import TrainedModel, load_trained
 from meshfer.runtime import load_model
 
 
@@ -19,10 +21,10 @@ def _data(n_classes, n=140, d=6, seed=0):
     return X.astype(np.float32), y
 
 
-def _card(task="expression", kind="distances", version=1, fmt="model.skops"):
+def _card(task="expression", kind="distances", version=1, fmt="model.skops", model_kind="svm"):
     labels = EXPRESSIONS if task == "expression" else EYE_STATES
     return ModelCard(approach="t", task=task, labels=list(labels), feature_kind=kind, feature_version=version,
-                     feature_params={"kind": kind}, model_params={}, format=fmt)
+                     feature_params={"kind": kind}, model_params={"kind": model_kind}, format=fmt)
 
 
 def _export(model: TrainedModel, n_features, directory):

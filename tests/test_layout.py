@@ -1,12 +1,12 @@
 """The folders show the architecture, and the rule behind them holds: nothing outside `meshfer/training/` imports the
 training wing or the training stack, so `pip install .` (without the [train] extra) runs all of it."""
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from scripts.stage_deps import imported_modules
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "meshfer"
@@ -14,31 +14,6 @@ TRAINING = PACKAGE / "training"
 # Import names of what only `pip install "meshfer[train]"` brings (onnxruntime, serving's runtime, is not onnx).
 TRAINING_STACK = {"sklearn", "tensorflow", "keras", "tf_keras", "spektral", "mord", "skops", "dvc", "dvclive", "scipy",
                   "yaml", "onnx", "skl2onnx", "tf2onnx", "albumentations", "joblib", "dask", "pyarrow"}
-
-
-def _package_of(path: Path) -> str:
-    """The dotted package a file's relative imports start from ("" outside the checkout)."""
-    if ROOT not in path.parents:
-        return ""
-    parts = path.relative_to(ROOT).parent.parts
-    return ".".join(parts)
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Every module a file imports, at the top or inside a function (relative imports resolved)."""
-    package = _package_of(path)
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(anchor + ([base] if base else []))
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-    return found
 
 
 def forbidden_imports(path: Path) -> list[str]:
@@ -58,7 +33,7 @@ def test_the_rule_is_checked_on_real_files():
     # The walk must see the package: a moved folder would make the test above pass on nothing.
     names = {p.stem for p in SERVING_FILES}
     assert {"recognizer", "runtime", "video", "cli", "landmarker", "features", "card", "labels"} <= names
-    assert "meshfer.training.pipeline" in imported_modules(ROOT / "stages" / "train.py")
+    assert "meshfer.training.fitting" in imported_modules(ROOT / "stages" / "train.py")
 
 
 def test_a_lazy_import_is_caught(tmp_path):
@@ -68,8 +43,9 @@ def test_a_lazy_import_is_caught(tmp_path):
 
 
 def test_training_modules_live_in_the_training_folder():
-    training_only = {"datasets", "augment", "landmark_store", "estimators", "networks", "cnn", "gnn", "mirror",
-                     "pipeline", "export", "ensemble", "evaluate", "config"}
+    training_only = {"datasets", "augment", "landmark_store", "feature_table", "featurize", "fitting", "scoring",
+                     "trained", "model_kinds", "estimators", "classifiers", "networks", "cnn", "gnn", "export",
+                     "onnx_graph", "sklearn_onnx", "keras_onnx", "ensemble", "evaluate", "config"}
     assert training_only <= {p.stem for p in TRAINING.glob("*.py")}
     assert not training_only & {p.stem for p in PACKAGE.glob("*.py")}
 

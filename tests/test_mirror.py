@@ -5,7 +5,7 @@ import pytest
 from bench.mirror_tta import mirrored
 from meshfer import mesh
 from meshfer.features import MeshBatch, compute_features, mesh_nodes
-from meshfer.training.mirror import aligned_mesh_mirror, blendshape_permutation, mirror_permutation
+from meshfer.training.cnn import aligned_mesh_mirror, blendshape_permutation, mirror_permutation
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ def test_gnn_with_a_dense_adjacency_is_the_same_function(tmp_path):
     assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
     np.testing.assert_allclose(rebuilt(model, dense_adjacency=True)(X[:5]).numpy(), model(X[:5]).numpy(), atol=1e-5)
     save_keras(model, tmp_path / "model.keras")
-    np.testing.assert_allclose(load_keras(tmp_path / "model.keras").predict_proba(X[:5]), model(X[:5]).numpy(),
+    np.testing.assert_allclose(load_keras(tmp_path / "model.keras", "gnn").predict_proba(X[:5]), model(X[:5]).numpy(),
                                rtol=1e-5)
 
 
@@ -51,7 +51,7 @@ def test_cnn_training_options_train_and_round_trip(tmp_path, options):
     model, history = train_network(X, y, X[:16], y[:16], 7, {**CNN, **options})
     assert len(history["loss"]) == 2 and np.isfinite(history["loss"]).all()
     save_keras(model, tmp_path / "model.keras")
-    proba = load_keras(tmp_path / "model.keras").predict_proba(X[:5])
+    proba = load_keras(tmp_path / "model.keras", "cnn").predict_proba(X[:5])
     np.testing.assert_allclose(proba, model(X[:5], training=False).numpy(), rtol=1e-5)
     np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
 

@@ -154,7 +154,7 @@ def test_training_records_carry_no_machine_noise(pipeline_project):
 
 def test_ensemble_is_chosen_on_validation_and_served_as_evaluated(pipeline_project):
     from meshfer.training.ensemble import Stacked, final_proba, stacker_priors
-    from meshfer.training.pipeline import decide
+    from meshfer.training.scoring import decide
 
     dest, _, _ = pipeline_project
     card = json.loads((dest / "models" / "serving" / "ensemble" / "card.json").read_text())

@@ -4,12 +4,13 @@ late fusion inside one network). Input rows are ``features.aligned_face``: the f
 Training-time augmentation lives in the network (active only when training): small shifts, contrast, random
 erasing of a patch, and mirroring. A mirrored crop is exact (the crop is symmetric about its vertical midline by
 construction); the mesh branch's features are mirrored with it by a fixed column permutation and sign flip
-(``meshfer.training.mirror``). With ``tta_flip`` the served network averages a face and its mirror image.
+(:func:`aligned_mesh_mirror`, below). With ``tta_flip`` the served network averages a face and its mirror image.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from meshfer import mesh
 from meshfer.training.networks import network_class
 
 
@@ -107,8 +108,6 @@ def model_class(base):
 
 def build_model(n_classes: int, X: np.ndarray, params: dict):
     """A fresh network for ``aligned_face`` rows X, its mesh standardisation adapted to X."""
-    from meshfer.training.mirror import aligned_mesh_mirror
-
     size = params["image_size"]
     mesh_columns = X[:, size * size:]
     mirror = params.get("flip") or params.get("tta_flip")
@@ -121,3 +120,42 @@ def build_model(n_classes: int, X: np.ndarray, params: dict):
                           seed=params["seed"], input_shape=list(X.shape[1:]))
     model.mesh_norm.adapt(mesh_columns, batch_size=1024)
     return model
+
+
+# --- mirroring the mesh features with the crop ------------------------------------------------------------------
+def mirror_permutation(shape: np.ndarray) -> np.ndarray:
+    """perm[i] = the landmark that lies where landmark i's mirror image lies, for a centred, levelled (478, 2)
+    face shape."""
+    from scipy.optimize import linear_sum_assignment
+
+    shape = shape - shape.mean(axis=0)
+    mirrored = shape * [-1.0, 1.0]
+    cost = np.linalg.norm(shape[:, None] - mirrored[None], axis=2)
+    _, perm = linear_sum_assignment(cost)
+    if not (perm[perm] == np.arange(len(perm))).all():
+        raise RuntimeError("the derived mirror permutation is not an involution")
+    return perm
+
+
+def blendshape_permutation() -> np.ndarray:
+    """eyeBlinkLeft <-> eyeBlinkRight and so on; unsided blendshapes stay."""
+    names = list(mesh.BLENDSHAPE_NAMES)
+
+    def partner(name: str) -> str:
+        for side, other in (("Left", "Right"), ("Right", "Left")):
+            if name.endswith(side):
+                return name[: -len(side)] + other
+        return name
+
+    return np.array([names.index(partner(name)) for name in names])
+
+
+def aligned_mesh_mirror(X_mesh: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """For ``aligned_mesh`` rows (478 * dims levelled coordinates, then 52 blendshapes): the column order and the
+    signs that mirror a row: ``mirrored = row[order] * signs``."""
+    coords = X_mesh[:, : mesh.N_LANDMARKS * dims].reshape(len(X_mesh), mesh.N_LANDMARKS, dims)
+    perm = mirror_permutation(np.median(coords[..., :2], axis=0))
+    columns = (perm[:, None] * dims + np.arange(dims)).ravel()
+    signs = np.tile([-1.0] + [1.0] * (dims - 1), mesh.N_LANDMARKS)
+    order = np.concatenate([columns, mesh.N_LANDMARKS * dims + blendshape_permutation()])
+    return order, np.concatenate([signs, np.ones(len(mesh.BLENDSHAPE_NAMES))])

@@ -92,15 +92,6 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, default=_plain) + "\n", encoding="utf-8")
 
 
-def features_path(approach: str) -> Path:
-    return Path("data") / "features" / f"{approach}.npz"
-
-
-def load_features(approach: str) -> dict[str, np.ndarray]:
-    """The arrays the features stage wrote for an approach (see meshfer.training.pipeline.feature_table)."""
-    return load_arrays(features_path(approach))
-
-
 def trained_dir(approach: str) -> Path:
     """Where train@<approach> writes the model as its framework made it."""
     return Path("models") / "trained" / approach

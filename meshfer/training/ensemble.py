@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from meshfer.labels import EXPRESSIONS
-from meshfer.training.pipeline import DEDUPLICATED, decide
+from meshfer.training.feature_table import DEDUPLICATED
+from meshfer.training.scoring import decide
 
 PROBA = [f"p_{name}" for name in EXPRESSIONS]
 EPS = 1e-6
@@ -204,7 +205,8 @@ def choose_ensemble(stacked: Stacked, params: dict, priors: np.ndarray | None = 
 
 def export_stacker(stacker, n_members: int):
     """The fitted combiner as ONNX: ``features`` = the members' probabilities side by side."""
-    from meshfer.training.export import finish, sklearn_to_onnx
+    from meshfer.training.onnx_graph import finish
+    from meshfer.training.sklearn_onnx import sklearn_to_onnx
 
     graph = sklearn_to_onnx(stacker.named_steps["logreg"], n_members * len(EXPRESSIONS), log_inputs=EPS)
     return finish(graph, "ensemble")

@@ -1,12 +1,11 @@
-"""Training wing: scikit-learn/mord estimators built from params, and the native storage of trained models
-(skops for estimators, no pickle; Keras for networks) that the export stage turns into ONNX."""
+"""Training wing: the scikit-learn framework (model kinds svm, hgb, logreg, logistic_at; see model_kinds): the
+estimator built from params (scaling, optional PCA, the classifier of meshfer.training.classifiers, per-eye
+samples), fitted, and stored as skops (no pickle) for the export stage to turn into ONNX."""
 from __future__ import annotations
 
 import logging
-import platform
 import warnings
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +13,16 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
 
-from meshfer.card import CARD_FILE, ModelCard, ModelLoadError
+from meshfer.card import ModelLoadError
+from meshfer.training.classifiers import CLASSIFIERS
 
 log = logging.getLogger(__name__)
 
-SKOPS_FILE = "model.skops"
-KERAS_FILE = "model.keras"
+FORMAT = SKOPS_FILE = "model.skops"
+LOGS_EPOCHS = False  # fitted in one go: meshfer.training.fitting logs its accuracy once
 
 
 class PerEyeClassifier(ClassifierMixin, BaseEstimator):
@@ -58,52 +55,12 @@ class PerEyeClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
-def _logistic_at(params: dict):
-    import mord
-
-    return mord.LogisticAT(alpha=params.get("alpha", 1.0), max_iter=params.get("max_iter", 1000))
-
-
-def _svc(params: dict) -> SVC:
-    # Probabilities from libsvm's own Platt scaling with pairwise coupling (probability=True). The replacement
-    # that scikit-learn 1.9 suggests, CalibratedClassifierCV(SVC(), ensemble=False), calibrates the one-vs-rest
-    # decision values instead and cost 1.9 points of test accuracy on pca_svm (54.8 % vs 56.7 %), so the
-    # deprecated option stays while requirements.txt pins scikit-learn 1.9 (see fit_quietly).
-    return SVC(
-        C=params["C"],
-        kernel=params.get("kernel", "rbf"),
-        gamma=params.get("gamma", "scale"),
-        degree=params.get("degree", 3),
-        class_weight=params.get("class_weight") or None,
-        probability=True,
-        random_state=params["seed"],
-    )
-
-
 def fit_quietly(estimator, X, y):
     """Fit, silencing only scikit-learn 1.9's deprecation notice for SVC(probability=True) (see _svc)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The `probability` parameter was deprecated",
                                 category=FutureWarning)
         return estimator.fit(X, y)
-
-
-def _logreg(params: dict) -> LogisticRegression:
-    return LogisticRegression(C=params.get("C", 1.0), max_iter=params.get("max_iter", 2000),
-                              random_state=params["seed"])
-
-
-def _hgb(params: dict) -> HistGradientBoostingClassifier:
-    # Early stopping holds out a seeded share of the *training* split, never the validation split.
-    return HistGradientBoostingClassifier(
-        learning_rate=params.get("learning_rate", 0.1), max_iter=params.get("max_iter", 400),
-        max_leaf_nodes=params.get("max_leaf_nodes", 31), l2_regularization=params.get("l2_regularization", 0.0),
-        early_stopping=True, validation_fraction=params.get("validation_fraction", 0.1),
-        class_weight=params.get("class_weight") or None, random_state=params["seed"],
-    )
-
-
-CLASSIFIERS = {"svm": _svc, "logistic_at": _logistic_at, "logreg": _logreg, "hgb": _hgb}
 
 
 def build_estimator(params: dict):
@@ -131,12 +88,6 @@ def build_estimator(params: dict):
     steps.append(("classify", classifier))
     pipeline = Pipeline(steps)
     return PerEyeClassifier(pipeline) if params.get("per_eye_samples") else pipeline
-
-
-def library_versions() -> dict[str, str]:
-    import sklearn
-
-    return {"python": platform.python_version(), "numpy": np.__version__, "scikit-learn": sklearn.__version__}
 
 
 # The only types a meshfer skops file may contain beyond skops' own defaults; anything else is refused.
@@ -179,54 +130,15 @@ def load_sklearn(directory: Path) -> Any:
         raise ModelLoadError(f"{path} could not be loaded ({type(err).__name__}: {err})") from None
 
 
-@dataclass
-class TrainedModel:
-    """A fitted estimator or network, as training made it, with its card; ``predict_proba`` always has one
-    column per card label. The export stage turns it into the ONNX file that serving loads."""
-
-    card: ModelCard
-    estimator: Any
-
-    @property
-    def classes(self) -> np.ndarray:
-        """Label indices of the probability columns (a class absent from the training data has none)."""
-        return np.asarray(self.estimator.classes_, dtype=int)
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        proba = np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
-        if len(self.classes) == len(self.card.labels):
-            return proba
-        full = np.zeros((len(proba), len(self.card.labels)))  # a class absent from training gets 0
-        full[:, self.classes] = proba
-        return full
-
-    def save(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        if self.card.format == KERAS_FILE:
-            from meshfer.training.networks import save_keras
-
-            save_keras(self.estimator.model, directory / KERAS_FILE)
-        else:
-            save_sklearn(self.estimator, directory)
-        self.card.write(directory)
+def fit_model(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, n_labels: int, params: dict,
+              live_dir: Path | None = None) -> tuple[Any, dict]:
+    """The framework's fit (see meshfer.training.model_kinds): validation plays no part in fitting an estimator."""
+    return fit_quietly(build_estimator(params), X, y), {}
 
 
-def load_trained(directory: str | Path) -> TrainedModel:
-    """Load what a train stage wrote (card + skops or Keras file), refusing untrusted content."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ModelLoadError(f"no model directory at {directory}")
-    card = ModelCard.read(directory / CARD_FILE)
-    card.check_compatible(directory)
-    if card.format == KERAS_FILE:
-        from meshfer.training.networks import load_keras
+def save_model(estimator: Any, directory: Path) -> None:
+    save_sklearn(estimator, directory)
 
-        if not (directory / KERAS_FILE).is_file():
-            raise ModelLoadError(f"no model file at {directory / KERAS_FILE}")
-        try:
-            return TrainedModel(card, load_keras(directory / KERAS_FILE))
-        except Exception as err:
-            raise ModelLoadError(f"{directory / KERAS_FILE} could not be loaded ({type(err).__name__}: {err})"
-                                 ) from None
-    return TrainedModel(card, load_sklearn(directory))
+
+def load_model(directory: Path, kind: str) -> Any:
+    return load_sklearn(directory)

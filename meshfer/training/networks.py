@@ -1,13 +1,13 @@
-"""What the Keras approaches share: seeding, the training loop, the sklearn-like wrapper, native storage, and the
-base of their model classes.
+"""The Keras framework (model kinds cnn and gnn; see meshfer.training.model_kinds): what the networks share:
+seeding, the training loop, the sklearn-like wrapper, native storage, and the base of their model classes.
 
-Each network module (``NETWORKS``: ``meshfer.training.gnn``, ``meshfer.training.cnn``) provides ``model_class()``
+Each network module (the kind's ``model`` in model_kinds: ``meshfer.training.gnn``, ``meshfer.training.cnn``)
+provides ``model_class()``
 (its registered tf-keras model class, made with :func:`network_class`) and ``build_model(n_classes, X, params)``
 (a fresh model, adapted to X); optionally ``export_twin(model)``, the same function in layers ONNX can express.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from functools import lru_cache
@@ -16,13 +16,15 @@ from pathlib import Path
 import numpy as np
 
 import meshfer  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from meshfer.card import ModelLoadError
+from meshfer.training.model_kinds import import_code
 
 log = logging.getLogger(__name__)
 
 assert os.environ.get("TF_USE_LEGACY_KERAS") == "1", "meshfer must be imported before TensorFlow"
 
-# Model kinds that are Keras networks, trained here and saved as .keras: kind -> module.
-NETWORKS = {"gnn": "meshfer.training.gnn", "cnn": "meshfer.training.cnn"}
+FORMAT = KERAS_FILE = "model.keras"
+LOGS_EPOCHS = True  # dvclive logs every epoch (see _callbacks)
 
 
 @lru_cache(maxsize=1)
@@ -38,10 +40,8 @@ def tensorflow():
 
 
 def network_module(kind: str):
-    try:
-        return importlib.import_module(NETWORKS[kind])
-    except KeyError:
-        raise ValueError(f"unknown network kind {kind!r}; known: {sorted(NETWORKS)}") from None
+    """The module that defines the network of a model kind (``build_model``, ``model_class``)."""
+    return import_code(kind, "model")
 
 
 @lru_cache(maxsize=1)
@@ -257,10 +257,30 @@ def save_keras(model, path: Path) -> None:
     rebuilt(model).save(path)
 
 
-def load_keras(path: Path) -> KerasClassifier:
-    """Load with Keras' safe mode (no Python code from the file); only meshfer's registered classes."""
+def load_keras(path: Path, kind: str) -> KerasClassifier:
+    """Load with Keras' safe mode (no Python code from the file); only meshfer's class of that kind."""
     tf = tensorflow()
 
-    for kind in NETWORKS:  # registers every class for deserialisation
-        network_module(kind).model_class()
+    network_module(kind).model_class()  # registers the class for deserialisation
     return KerasClassifier(tf.keras.models.load_model(path, safe_mode=True, compile=False))
+
+
+def fit_model(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, n_labels: int, params: dict,
+              live_dir: Path | None = None) -> tuple[KerasClassifier, dict]:
+    """The framework's fit (see meshfer.training.model_kinds): the network and its number of epochs."""
+    network, history = train_network(X, y, X_val, y_val, n_labels, params, live_dir=live_dir)
+    return KerasClassifier(network), {"epochs": len(history["loss"])}
+
+
+def save_model(estimator: KerasClassifier, directory: Path) -> None:
+    save_keras(estimator.model, directory / KERAS_FILE)
+
+
+def load_model(directory: Path, kind: str) -> KerasClassifier:
+    path = directory / KERAS_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"no model file at {path}")
+    try:
+        return load_keras(path, kind)
+    except Exception as err:
+        raise ModelLoadError(f"{path} could not be loaded ({type(err).__name__}: {err})") from None
