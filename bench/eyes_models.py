@@ -18,8 +18,8 @@ from bench.common import ROOT, write_result
 from meshfer.training.config import load_params
 from meshfer.training.estimators import build_estimator, fit_quietly
 from meshfer.training.featurize import build_feature_table
+from meshfer.training.evaluate import score_splits
 from meshfer.training.fitting import fit
-from meshfer.training.scoring import score_splits
 
 CV_SEEDS = (0, 1, 2)
 

@@ -7,9 +7,8 @@ import pandas as pd
 from meshfer.card import CARD_FILE, ModelCard
 from meshfer.runtime import load_model
 from meshfer.training.config import serving_dir, stage_args, write_json
-from meshfer.training.evaluate import by_source, save_confusion_png
+from meshfer.training.evaluate import by_source, save_confusion_png, score_splits
 from meshfer.training.feature_table import load_features
-from meshfer.training.scoring import score_splits
 
 
 def main() -> None:

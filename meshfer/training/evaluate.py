@@ -1,4 +1,5 @@
-"""Training wing: the evaluation's tables and pictures (confusion matrices); the scores are meshfer.scores'."""
+"""Training wing: the evaluate stage's work: an exported model scored on every evaluation split, with its tables and
+pictures (confusion matrices); the scores are meshfer.scores'."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -8,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from meshfer.labels import NO_FACE
-from meshfer.scores import NO_FACE_INDEX, confusion_counts, per_class_report, split_metrics
+from meshfer.scores import NO_FACE_INDEX, confusion_counts, headline, per_class_report, split_metrics
+from meshfer.training.feature_table import DEDUPLICATED, EVAL_SPLITS, FeatureTable
+from meshfer.training.scoring import ScoredModel, decide, predict_proba_images
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
@@ -66,3 +69,43 @@ def by_source(predictions: pd.DataFrame, labels: Sequence[str], ordinal: bool) -
         result.setdefault(split, {})[source] = {**split_metrics(y_true, y_pred, labels, ordinal=ordinal),
                                                 "per_class": per_class_report(y_true, y_pred, labels)}
     return result
+
+
+def score_splits(model: ScoredModel, table: FeatureTable) -> tuple[dict, dict, pd.DataFrame, pd.DataFrame]:
+    """Headline metrics per split, a detailed report, the test confusion rows and per-image predictions."""
+    labels, ordinal = model.card.labels, model.card.task == "eyes"
+    scores, report, predictions = {}, {}, []
+    for split in EVAL_SPLITS:
+        every = table.rows(split, with_face=False)
+        if not every.any():
+            continue
+        y_true = table.y[every]
+        proba = predict_proba_images(model, table, split)
+        y_pred = decide(proba)
+        full = split_metrics(y_true, y_pred, labels, ordinal=ordinal)
+        scores[split] = full
+        report[split] = {**full, "per_class": per_class_report(y_true, y_pred, labels),
+                         "confusion": confusion(y_true, y_pred, labels).to_dict(orient="index")}
+        frame = pd.DataFrame(proba, columns=[f"p_{name}" for name in labels])
+        frame.insert(0, "path", table.path[every])
+        frame.insert(1, "split", split)
+        frame.insert(2, "actual", np.array(labels)[y_true])
+        frame.insert(3, "predicted", confusion_rows(y_true, y_pred, labels)["predicted"].to_numpy())
+        frame.insert(4, "near_copy", table.near_copy[every])
+        predictions.append(frame)
+    unseen = unseen_test_metrics(model, table)
+    if unseen:
+        scores[DEDUPLICATED] = report[DEDUPLICATED] = unseen
+    test = predictions[-1] if predictions else pd.DataFrame(columns=["actual", "predicted"])
+    return headline(scores), report, test[["actual", "predicted"]], pd.concat(predictions, ignore_index=True)
+
+
+def unseen_test_metrics(model: ScoredModel, table: FeatureTable) -> dict:
+    """Scores on the test images that do not copy a training image (empty if none does)."""
+    test, unseen = table.rows("test", False), table.rows(DEDUPLICATED, False)
+    if not unseen.any() or unseen.sum() == test.sum():
+        return {}
+    keep = unseen[test]
+    proba = predict_proba_images(model, table, "test")[keep]
+    return {**split_metrics(table.y[unseen], decide(proba), model.card.labels,
+                            ordinal=model.card.task == "eyes"), "copies_left_out": int(test.sum() - unseen.sum())}

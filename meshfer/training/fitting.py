@@ -78,17 +78,21 @@ def fit(table: FeatureTable, approach: str, params: dict, task: str, detect: dic
     if val.any():
         card.metrics = headline({"validation": score(model, table, "validation")})
     if live_dir is not None and not framework.LOGS_EPOCHS:
-        _log_once(live_dir, model, table)
+        log_once(live_dir, model, table)
     log.info("%s trained on %d faces in %.1f s", approach, len(y), seconds)
     return model, {"seconds": round(seconds, 2)}
 
 
-def _log_once(live_dir: Path, model: TrainedModel, table: FeatureTable) -> None:
-    """dvclive's record of a model fitted in one go: its accuracy on the training and validation faces."""
+def log_once(live_dir: Path, model: TrainedModel, table: FeatureTable) -> None:
+    """The training record of a model fitted in one go: its accuracy on the training and validation faces, once
+    (dvclive's metrics.json) and as a two-bar table to draw (plots/metrics/accuracy.tsv: no curve of one point)."""
     from dvclive import Live
 
+    accuracy = {split: score(model, table, split)["accuracy"] for split in ("train", "validation")
+                if table.rows(split).any()}
     with Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live:
-        for split, name in (("train", "train"), ("validation", "eval")):
-            if table.rows(split).any():
-                accuracy = score(model, table, split)["accuracy"]
-                live.log_metric(f"{name}/accuracy", accuracy)
+        for split, value in accuracy.items():
+            live.log_metric(f"{'eval' if split == 'validation' else split}/accuracy", value, plot=False)
+    bars = live_dir / "plots" / "metrics" / "accuracy.tsv"
+    bars.parent.mkdir(parents=True, exist_ok=True)
+    bars.write_text("accuracy\tsplit\n" + "".join(f"{value}\t{split}\n" for split, value in accuracy.items()))

@@ -17,6 +17,14 @@ class KindCode:
     framework: str  # fits, saves and loads the model (FORMAT, fit_model, save_model, load_model)
     model: str      # defines it
     converter: str  # turns it into ONNX (to_onnx)
+    # How its training is recorded in metrics/training/<approach>/plots/metrics/ and drawn by `dvc plots show`:
+    # per epoch (a curve over `step`) or once, fitted in one go (train and validation accuracy as bars).
+    record: str = "once"
+
+
+# The plot properties of each kind of training record (x: the axis; the y is the file's last column).
+RECORD_PLOTS = {"epochs": {"record_x": "step", "record_template": "linear"},
+                "once": {"record_x": "accuracy", "record_template": "bar_horizontal"}}
 
 
 _SKLEARN = KindCode("meshfer.training.estimators", "meshfer.training.classifiers", "meshfer.training.sklearn_onnx")
@@ -25,8 +33,8 @@ MODEL_KINDS = {
     "hgb": _SKLEARN,
     "logreg": _SKLEARN,
     "logistic_at": _SKLEARN,
-    "cnn": KindCode("meshfer.training.networks", "meshfer.training.cnn", "meshfer.training.keras_onnx"),
-    "gnn": KindCode("meshfer.training.networks", "meshfer.training.gnn", "meshfer.training.keras_onnx"),
+    "cnn": KindCode("meshfer.training.networks", "meshfer.training.cnn", "meshfer.training.keras_onnx", "epochs"),
+    "gnn": KindCode("meshfer.training.networks", "meshfer.training.gnn", "meshfer.training.keras_onnx", "epochs"),
 }
 
 
@@ -48,8 +56,12 @@ def module_file(name: str) -> str:
 
 
 def approach_code(params: dict) -> dict[str, dict[str, str]]:
-    """stages/approaches.yaml's content: per approach, its dataset and the files of its model kind's code."""
-    return {approach: {"dataset": dataset,
-                       **{part: module_file(getattr(code_of(params[approach]["model"]["kind"]), part))
-                          for part in ("framework", "model", "converter")}}
-            for approach, dataset in params["approaches"].items()}
+    """stages/approaches.yaml's content: per approach, its dataset, the files of its model kind's code and how its
+    training record is plotted."""
+    out = {}
+    for approach, dataset in params["approaches"].items():
+        code = code_of(params[approach]["model"]["kind"])
+        out[approach] = {"dataset": dataset,
+                         **{part: module_file(getattr(code, part)) for part in ("framework", "model", "converter")},
+                         **RECORD_PLOTS[code.record]}
+    return out

@@ -158,8 +158,24 @@ def _callbacks(params: dict, live_dir: Path | None, validation: tuple) -> list:
         from dvclive import Live
         from dvclive.keras import DVCLiveCallback
 
-        callbacks.append(DVCLiveCallback(live=Live(str(live_dir), save_dvc_exp=False, dvcyaml=None)))
+        callbacks += [_learning_rate_log(), DVCLiveCallback(live=Live(str(live_dir), save_dvc_exp=False, dvcyaml=None))]
     return callbacks
+
+
+def _learning_rate_log():
+    """A callback that puts the learning rate the epoch ended with into the epoch's logs (``lr``, as Keras'
+    ReduceLROnPlateau does), so that dvclive records it for a schedule too; reads it, changes nothing."""
+    tf = tensorflow()
+
+    class LearningRateLog(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None and "lr" not in logs:
+                rate = self.model.optimizer.learning_rate
+                if isinstance(rate, tf.keras.optimizers.schedules.LearningRateSchedule):
+                    rate = rate(self.model.optimizer.iterations)
+                logs["lr"] = float(tf.keras.backend.get_value(rate))
+
+    return LearningRateLog()
 
 
 def _optimizer(params: dict, steps_per_epoch: int):
