@@ -8,7 +8,7 @@ import pandas as pd
 from meshfer.card import ONNX_FILE, EnsembleCard, sha256_of
 from meshfer.training.config import load_params, serving_dir, setup_logging, write_json
 from meshfer.training.ensemble import Stacked, choose_ensemble, export_stacker, stacker_priors
-from meshfer.training.evaluate import confusion, confusion_rows, save_confusion_png
+from meshfer.training.evaluate import confusion, confusion_rows, save_confusion_png, subset_mark
 from meshfer.labels import EXPRESSIONS
 from meshfer.training.onnx_graph import save_onnx
 from meshfer.training.scoring import decide
@@ -29,7 +29,8 @@ def main() -> None:
         scores[split] = full = split_metrics(stacked.y[mask], y_pred[mask], EXPRESSIONS)
         report[split] = {**full, "per_class": per_class_report(stacked.y[mask], y_pred[mask], EXPRESSIONS),
                          "confusion": confusion(stacked.y[mask], y_pred[mask], EXPRESSIONS).to_dict(orient="index")}
-    metrics = headline(scores)
+    subset = subset_mark(all_params["datasets"]["fer"])
+    metrics = {**headline(scores), **subset}
     out = serving_dir("ensemble")
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -45,7 +46,7 @@ def main() -> None:
     write_json(Path("metrics") / "ensemble.json", {**metrics, "members": "+".join(members),
                                                    "combiner": "mean" if stacker is None else "stacking"})
     write_json(Path("metrics") / "reports" / "ensemble.json",
-               {"members": members, "combiner": "mean" if stacker is None else "stacking", **report,
+               {**subset, "members": members, "combiner": "mean" if stacker is None else "stacking", **report,
                 "validation_accuracy_compared": comparison.to_dict(orient="records")})
     test = stacked.split == "test"
     confusion_rows(stacked.y[test], y_pred[test], EXPRESSIONS).to_csv(Path("metrics") / "confusion" / "ensemble.csv",

@@ -6,8 +6,8 @@ import pandas as pd
 
 from meshfer.card import CARD_FILE, ModelCard
 from meshfer.runtime import load_model
-from meshfer.training.config import serving_dir, stage_args, write_json
-from meshfer.training.evaluate import by_source, save_confusion_png, score_splits
+from meshfer.training.config import dataset_of, load_params, serving_dir, stage_args, write_json
+from meshfer.training.evaluate import by_source, save_confusion_png, score_splits, subset_mark
 from meshfer.training.feature_table import load_features
 
 
@@ -15,12 +15,15 @@ def main() -> None:
     approach = stage_args(__doc__, "approach", "a key of `approaches` in params.yaml")
     model = load_model(serving_dir(approach))
     metrics, report, test_rows, predictions = score_splits(model, load_features(approach))
+    params = load_params()
+    subset = subset_mark(params["datasets"][dataset_of(params, approach)])
     card = ModelCard.read(serving_dir(approach) / CARD_FILE)
     metrics_dir = Path("metrics")
-    write_json(metrics_dir / f"{approach}.json", metrics)
+    write_json(metrics_dir / f"{approach}.json", {**metrics, **subset})
     # A dataset of several folders (sources) is reported per source too: a model can learn the source, not the label.
     sources = by_source(predictions, card.labels, ordinal=card.task == "eyes")
-    write_json(metrics_dir / "reports" / f"{approach}.json", {**report, "export_parity": card.export.get("parity"),
+    write_json(metrics_dir / "reports" / f"{approach}.json", {**subset, **report,
+                                                               "export_parity": card.export.get("parity"),
                                                                **({"by_source": sources} if sources else {})})
     (metrics_dir / "confusion").mkdir(parents=True, exist_ok=True)
     test_rows.to_csv(metrics_dir / "confusion" / f"{approach}.csv", index=False)

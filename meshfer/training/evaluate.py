@@ -14,6 +14,12 @@ from meshfer.training.feature_table import DEDUPLICATED, EVAL_SPLITS, FeatureTab
 from meshfer.training.scoring import ScoredModel, decide, predict_proba_images
 
 
+def subset_mark(dataset_params: dict) -> dict:
+    """``{"subset": True}`` in the metrics and reports of a run on a subset of its dataset (``max_per_label`` > 0,
+    e.g. `make quick`), so that its figures are never read as the project's; nothing for a full run."""
+    return {"subset": True} if dataset_params.get("max_per_label") else {}
+
+
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
     """Rows actual, columns predicted, with a last column for images with no face."""
     return pd.DataFrame(confusion_counts(y_true, y_pred, len(labels)), index=list(labels),
@@ -21,9 +27,12 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> 
 
 
 def confusion_rows(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
-    """One row per image (actual, predicted): the input DVC's confusion template expects."""
+    """One row per image (actual, predicted), with each label's place in the task's order (no face last): the
+    input of the confusion template .dvc/plots/confusion_ordered.json, which orders its axes by it."""
     names = np.array([*labels, NO_FACE])
-    return pd.DataFrame({"actual": names[np.asarray(y_true)], "predicted": names[np.asarray(y_pred)]})
+    actual, predicted = np.asarray(y_true) % len(names), np.asarray(y_pred) % len(names)  # no face (-1) is last
+    return pd.DataFrame({"actual": names[actual], "predicted": names[predicted],
+                         "actual_rank": actual, "predicted_rank": predicted})
 
 
 def save_confusion_png(matrix: pd.DataFrame, path, title: str) -> None:
@@ -96,8 +105,9 @@ def score_splits(model: ScoredModel, table: FeatureTable) -> tuple[dict, dict, p
     unseen = unseen_test_metrics(model, table)
     if unseen:
         scores[DEDUPLICATED] = report[DEDUPLICATED] = unseen
-    test = predictions[-1] if predictions else pd.DataFrame(columns=["actual", "predicted"])
-    return headline(scores), report, test[["actual", "predicted"]], pd.concat(predictions, ignore_index=True)
+    none = np.zeros(0, int)
+    test = confusion_rows(y_true, y_pred, labels) if predictions else confusion_rows(none, none, labels)
+    return headline(scores), report, test, pd.concat(predictions, ignore_index=True)
 
 
 def unseen_test_metrics(model: ScoredModel, table: FeatureTable) -> dict:
