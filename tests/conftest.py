@@ -180,7 +180,7 @@ def run_ok(args, cwd, env):
 @pytest.fixture(scope="session")
 def pipeline_project(tmp_path_factory, fer_root, eyes_root, eyes_fer_root):
     """The whole pipeline on the quick subset, run as `make quick` runs it (the DVC experiment `quick`, on top of
-    the committed params.yaml), in a copy of this repository."""
+    the committed params.yaml, in a temporary copy), in a copy of this repository, then applied to its workspace."""
     dest = tmp_path_factory.mktemp("project")
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
                            text=True, check=True).stdout.splitlines()
@@ -200,6 +200,11 @@ def pipeline_project(tmp_path_factory, fer_root, eyes_root, eyes_fer_root):
     run_ok(["git", "add", "-A"], dest, env)
     run_ok(["git", "commit", "-qm", "full params, as a user's clone has them"], dest, env)
     first = run_ok([sys.executable, "scripts/quick.py"], dest, env)  # `make quick`, without the venv step
+    # The quick look runs in a temporary copy: nothing tracked changes. The tests read its outputs, so they take
+    # them into this copy's workspace as a user would (`dvc exp apply quick`).
+    changed = run_ok(["git", "status", "--porcelain", "--untracked-files=no"], dest, env)
+    assert changed == "", f"make quick changed tracked files:\n{changed}"
+    run_ok([sys.executable, "-m", "dvc", "exp", "apply", "quick"], dest, env)
     return dest, env, first
 
 

@@ -20,6 +20,7 @@ def test_every_approach_is_exported_checked_and_scored(pipeline_project):
     dest, _, _ = pipeline_project
     for approach in APPROACHES:
         metrics = json.loads((dest / "metrics" / f"{approach}.json").read_text())
+        assert metrics["subset"] is True  # a quick look's figures say what they are
         assert set(metrics["val"]) == {"acc"} and 0 <= metrics["val"]["acc"] <= 1
         assert set(metrics["test"]) == {"acc"} | ({"mae"} if approach in EYES else set())
         served = dest / "models" / "serving" / approach
@@ -35,17 +36,30 @@ def test_every_approach_is_exported_checked_and_scored(pipeline_project):
                 assert abs(check["accuracy_exported"] - check["accuracy_trained"]) <= 0.001, (approach, split, check)
         report = json.loads((dest / "metrics" / "reports" / f"{approach}.json").read_text())
         assert {"macro_f1", "no_face_rate", "per_class"} <= set(report["test"]) and report["test"]["images"] > 0
-        assert report["export_parity"]
-        assert (dest / "metrics" / "confusion" / f"{approach}.csv").read_text().startswith("actual,predicted")
+        assert report["export_parity"] and report["subset"] is True
+        confusion = pd.read_csv(dest / "metrics" / "confusion" / f"{approach}.csv")
+        assert list(confusion) == ["actual", "predicted", "actual_rank", "predicted_rank"]
+        order = [*json.loads((served / "card.json").read_text())["labels"], "no_face"]
+        for column in ("actual", "predicted"):  # the rank is the label's place in the task's order, no face last
+            assert (confusion[column].map(order.index) == confusion[f"{column}_rank"]).all()
         assert (dest / "metrics" / "confusion" / f"{approach}.png").stat().st_size > 0
-    for approach in APPROACHES:  # dvclive's record of every approach's training, a network's per epoch
-        curves = dest / "metrics" / "training" / approach / "plots" / "metrics"
-        assert (curves / "eval" / "accuracy.tsv").is_file() and (curves / "train" / "accuracy.tsv").is_file()
+    networks = [a for a in APPROACHES if PARAMS[a]["model"]["kind"] in ("gnn", "cnn")]
+    for approach in APPROACHES:  # dvclive's record of every approach's training: a network's per epoch, else once
+        record = dest / "metrics" / "training" / approach
+        curves = record / "plots" / "metrics"
+        if approach in networks:
+            assert (curves / "eval" / "accuracy.tsv").is_file() and (curves / "train" / "accuracy.tsv").is_file()
+            continue
+        bars = pd.read_csv(curves / "accuracy.tsv", sep="\t")  # two bars, not a curve of one point
+        assert list(bars["split"]) == ["train", "validation"] and sorted(p.name for p in curves.iterdir()) == [
+            "accuracy.tsv"]
+        logged = json.loads((record / "metrics.json").read_text())
+        assert [logged["train"]["accuracy"], logged["eval"]["accuracy"]] == list(bars["accuracy"])
     run_params = yaml.safe_load((dest / "params.yaml").read_text())  # the quick experiment's, in the workspace
-    for network in (a for a in APPROACHES if PARAMS[a]["model"]["kind"] in ("gnn", "cnn")):
+    for network in networks:
         model, curves = run_params[network]["model"], dest / "metrics" / "training" / network / "plots" / "metrics"
-        if model.get("schedule", "plateau") == "plateau":  # the rate changes on plateaus: logged when it does
-            assert (curves / "train" / "lr.tsv").is_file()
+        rates = pd.read_csv(curves / "train" / "lr.tsv", sep="\t")  # the learning rate, every epoch, any schedule
+        assert len(rates) == len(pd.read_csv(curves / "train" / "loss.tsv", sep="\t")) and (rates["lr"] > 0).all()
         if model.get("ema_decay"):  # the weights' moving average, scored on validation after every epoch
             epochs_run = len((curves / "eval" / "accuracy.tsv").read_text().splitlines())
             assert len((curves / "eval" / "accuracy_averaged.tsv").read_text().splitlines()) == epochs_run > 1
@@ -134,10 +148,12 @@ def test_plots_are_declared_and_the_confusion_puts_actual_on_rows(pipeline_proje
     for approach in (*APPROACHES, "ensemble"):
         assert f"metrics/confusion/{approach}.png" in names and f"metrics/confusion/{approach}.csv" in names
     for approach in APPROACHES:
-        assert any(n.startswith(f"metrics/training/{approach}/plots/metrics/eval/accuracy") for n in names), names
+        assert any(n.startswith(f"metrics/training/{approach}/plots/metrics/") for n in names), names
     stages = yaml.safe_load((dest / "dvc.yaml").read_text())["stages"]
     confusion = stages["evaluate"]["do"]["plots"][0]["metrics/confusion/${key}.csv"]
     assert (confusion["x"], confusion["y"]) == ("predicted", "actual") and "rows actual" in confusion["title"]
+    assert confusion["template"] == "confusion_ordered"
+    assert (dest / ".dvc" / "plots" / "confusion_ordered.json").is_file()
     status = run_ok(["git", "status", "--porcelain"], dest, env)
     assert "dvc_plots" not in status  # ignored, not left untracked
 
