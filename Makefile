@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: venv data stage-deps repro quick promote test bench clean-venv
+.PHONY: venv data stage-deps plots-template repro quick promote test bench clean-venv
 
 venv: $(VENV)/.installed
 
@@ -22,10 +22,16 @@ data:
 stage-deps: venv
 	python scripts/stage_deps.py write
 
+# The page `dvc plots show` fills, with vega inlined from npm (.dvc/plots/index.html, committed: plots draw offline).
+plots-template: venv
+	cd scripts/plots_page && npm ci --no-audit --no-fund --ignore-scripts --legacy-peer-deps
+	python scripts/plots_template.py
+
 repro: venv data
 	dvc repro
 
-# The whole pipeline as the DVC experiment `quick` on a small subset (params_quick.yaml): a few minutes.
+# The whole pipeline as the DVC experiment `quick` on a small subset (params_quick.yaml), in a temporary copy:
+# nothing tracked changes (`dvc exp show` has its figures). A few minutes.
 quick: venv data
 	python scripts/quick.py
 

@@ -1,5 +1,6 @@
 """The whole DVC pipeline on the quick subset (`make quick`): what `dvc repro` does for a user."""
 import hashlib
+import re
 import json
 import subprocess
 import sys
@@ -200,3 +201,13 @@ def test_train_and_export_are_deterministic(pipeline_project):
     for approach, (metrics, model) in before.items():
         assert (dest / "metrics" / f"{approach}.json").read_bytes() == metrics, approach
         assert (dest / "models" / "serving" / approach / "model.onnx").read_bytes() == model, approach
+
+
+def test_the_quick_look_reads_in_one_readme_command(pipeline_project):
+    from tests.test_experiments import readme_command
+
+    dest, env, _ = pipeline_project  # the fixture checked that `make quick` changed no tracked file
+    table = run_ok([sys.executable, "-m", "dvc", *readme_command("A quick look")], dest, env)
+    assert max(map(len, table.splitlines())) <= 160, table
+    row = next(line for line in table.splitlines() if "quick" in line)
+    assert "max_per_label" in table and re.search(r"\b20\b", row) and "val.acc" in table, table
