@@ -1,6 +1,5 @@
 // Device mode for the page (app.js imports this module only in device mode): the models index, pictures decoded in
 // the browser, and the analysis by the in-browser Recognizer. Nothing here sends an image anywhere.
-import { LiveEyeEvents } from "./eye_events.js";
 import { MODELS_INDEX, Recognizer, siteUrls } from "./recognizer.js";
 import { fetchJson } from "./runtime.js";
 
@@ -13,15 +12,12 @@ export async function models() {
   return fetchJson(new URL(MODELS_INDEX, siteUrls(pageUrl).models));
 }
 
-function recognizer(approach) {
+/** The in-browser Recognizer of an approach, made once (the page asks for it as soon as it knows the approach, so the
+ * first picture does not wait for the runtimes; benches and tests reach it through this too). */
+export function recognizer(approach) {
   if (!base) base = Recognizer.create(pageUrl, { approach });
   if (!variants.has(approach)) variants.set(approach, base.then((first) => first.variant(approach)));
   return variants.get(approach);
-}
-
-/** Start loading the runtimes and models now, so the first picture does not wait for them. */
-export function warmUp(approach) {
-  return recognizer(approach);
 }
 
 /** A picture's pixels, decoded by the browser (EXIF orientation applied, as Python's reader does). */
@@ -47,5 +43,3 @@ export async function decode(blob, maxPixels) {
 export async function analyse(imageData, approach) {
   return (await recognizer(approach)).analyse(imageData);
 }
-
-export { LiveEyeEvents };
