@@ -1,8 +1,8 @@
 // The OpenCV operations meshfer's Python steps call (cv2.copyMakeBorder, resize, warpAffine, cvtColor, GaussianBlur),
 // re-done in JavaScript for device mode, on 8-bit images {width, height, channels, data: Uint8ClampedArray}.
-// Where OpenCV computes in fixed point (resize, warpAffine, cvtColor on 8-bit images) this does the same sums, so
-// the results agree to the gray level; GaussianBlur and INTER_AREA are computed in floating point (off by at most one
-// level). tests/test_device_parity.py measures the difference against cv2 on the fixture photos.
+// Where OpenCV 5 computes in fixed point (cubic resize, cvtColor on 8-bit images) this does the same sums, and where
+// it computes in floating point (warpAffine) the same products, so the results agree to the gray level; GaussianBlur
+// and INTER_AREA are computed in floating point (off by at most one level). tests/test_device_parity.py measures the difference against cv2 on the fixture photos.
 
 export function image(width, height, channels, data) {
   return { width, height, channels, data: data || new Uint8ClampedArray(width * height * channels) };
@@ -172,53 +172,42 @@ function invertAffine(m) { // cv2.invertAffineTransform
   return [A, B, -A * c - B * f, D, E, -D * c - E * f];
 }
 
-const AB_BITS = 10;
-const INTER_BITS = 5;
-const INTER_TAB = 1 << INTER_BITS;
-const REMAP_BITS = 15;
-
 /** cv2.warpAffine(src, M, (width, height), flags=INTER_LINEAR, borderMode=BORDER_REPLICATE): M (2x3, row-major)
- * maps source to destination; the source is sampled bilinearly in OpenCV's fixed point (1/32 pixel). */
+ * maps source to destination; the source is sampled bilinearly in floating point, as OpenCV 5 does. */
 export function warpAffine(src, m, width, height) {
   const [a, b, c, d, e, f] = invertAffine(m);
   const { width: w, height: h, channels: ch } = src;
   const out = image(width, height, ch);
-  const scale = 1 << AB_BITS;
-  const roundDelta = scale / INTER_TAB / 2;
-  const shift = AB_BITS - INTER_BITS;
   for (let y = 0; y < height; y++) {
-    const x0 = Math.round((b * y + c) * scale) + roundDelta;
-    const y0 = Math.round((e * y + f) * scale) + roundDelta;
     for (let x = 0; x < width; x++) {
-      const X = (x0 + Math.round(a * x * scale)) >> shift;
-      const Y = (y0 + Math.round(d * x * scale)) >> shift;
-      const fx = (X & (INTER_TAB - 1)) / INTER_TAB;
-      const fy = (Y & (INTER_TAB - 1)) / INTER_TAB;
-      const sx = X >> INTER_BITS;
-      const sy = Y >> INTER_BITS;
-      const weights = [(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy].map(
-        (v) => Math.round(v * (1 << REMAP_BITS)));
-      const xa = Math.min(w - 1, Math.max(0, sx));
-      const xb = Math.min(w - 1, Math.max(0, sx + 1));
-      const ya = Math.min(h - 1, Math.max(0, sy));
-      const yb = Math.min(h - 1, Math.max(0, sy + 1));
+      const sx = a * x + b * y + c;
+      const sy = d * x + e * y + f;
+      const x0 = Math.floor(sx);
+      const y0 = Math.floor(sy);
+      const fx = sx - x0;
+      const fy = sy - y0;
+      const weights = [(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy];
+      const xa = Math.min(w - 1, Math.max(0, x0));
+      const xb = Math.min(w - 1, Math.max(0, x0 + 1));
+      const ya = Math.min(h - 1, Math.max(0, y0));
+      const yb = Math.min(h - 1, Math.max(0, y0 + 1));
       const taps = [(ya * w + xa) * ch, (ya * w + xb) * ch, (yb * w + xa) * ch, (yb * w + xb) * ch];
       for (let k = 0; k < ch; k++) {
         let sum = 0;
         for (let t = 0; t < 4; t++) sum += src.data[taps[t] + k] * weights[t];
-        out.data[(y * width + x) * ch + k] = (sum + (1 << (REMAP_BITS - 1))) >> REMAP_BITS;
+        out.data[(y * width + x) * ch + k] = roundHalfEven(sum);
       }
     }
   }
   return out;
 }
 
-/** cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) on 8 bits (OpenCV's 14-bit fixed-point weights). */
+/** cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) on 8 bits (OpenCV's 15-bit fixed-point weights). */
 export function rgbToGray(rgb) {
   if (rgb.channels === 1) return rgb;
   const out = image(rgb.width, rgb.height, 1);
   for (let i = 0, j = 0; i < out.data.length; i++, j += 3) {
-    out.data[i] = (rgb.data[j] * 4899 + rgb.data[j + 1] * 9617 + rgb.data[j + 2] * 1868 + (1 << 13)) >> 14;
+    out.data[i] = (rgb.data[j] * 9798 + rgb.data[j + 1] * 19235 + rgb.data[j + 2] * 3735 + (1 << 14)) >> 15;
   }
   return out;
 }
