@@ -13,8 +13,8 @@ from tests.conftest import missing_browser
 CONSOLE_NOISE = ("Created TensorFlow Lite XNNPACK delegate",)
 
 
-@pytest.fixture(scope="module")
-def device_browser():
+def chromium_or_skip(*flags: str):
+    """Headless Chromium (with these extra flags), or the test skipped (failed under MESHFER_REQUIRE_BROWSER=1)."""
     try:
         import selenium  # noqa: F401
     except ImportError:
@@ -22,7 +22,12 @@ def device_browser():
     binary = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
     if not binary or not shutil.which("chromedriver"):
         missing_browser("needs Chromium and chromedriver (Debian: apt-get install chromium chromium-driver)")
-    browser = chromium(binary)
+    return chromium(binary, extra=flags)
+
+
+@pytest.fixture(scope="module")
+def device_browser():
+    browser = chromium_or_skip()
     yield browser
     browser.quit()
 

@@ -512,7 +512,7 @@
   // One frame in flight: the next is sent when the previous one's answer arrived.
   function sendFrame(cam) {
     if (state.mode === "device") {
-      analyseFrameHere(cam);
+      setTimeout(() => analyseFrameHere(cam), 0); // a task, not a microtask: clicks and drawing get their turn
       return;
     }
     const ws = cam.ws;
