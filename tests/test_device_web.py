@@ -1,7 +1,7 @@
 """The page of a real `meshfer serve` in device mode (?mode=device), in headless Chromium: the answer of an upload
 has the API's fields and values, nothing is asked of /v1/ or of another origin once the page is loaded (Chromium's
 DevTools network log, checked to see the server mode's requests first), and the camera runs on the fake camera with
-the timeline and the eye events."""
+the timeline and the eye events. `MESHFER_SCREENSHOTS=docs` saves docs/device-camera.png."""
 import json
 import time
 import urllib.request
@@ -10,7 +10,7 @@ import pytest
 
 from tests.device_fixtures import chromium_or_skip, console_errors, foreign_requests, requests_made, upload_file
 from tests.fixtures.make_clip import clip_from_photos
-from tests.test_web import HAPPY, NEUTRAL, Server
+from tests.test_web import HAPPY, NEUTRAL, Server, shots  # noqa: F401 (shots: a fixture)
 
 pytest.importorskip("uvicorn", reason="needs the [serve] extra: pip install 'meshfer[serve]'")
 
@@ -40,6 +40,7 @@ def url(server, browser) -> str:
 def open_page(browser, url: str, mode: str) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
+    browser.set_window_size(1200, 1250)
     browser.get(f"{url}/?mode={mode}")
     WebDriverWait(browser, 60).until(lambda d: d.execute_script(
         "const s = document.getElementById('approach'); return !s.disabled && s.value !== '';"))
@@ -87,7 +88,7 @@ def test_device_mode_sends_nothing_anywhere(browser, url):
     assert foreign_requests(requests_made(browser), url) == []
 
 
-def test_the_camera_runs_in_device_mode(browser, url):
+def test_the_camera_runs_in_device_mode(browser, url, shots):  # noqa: F811
     from selenium.webdriver.support.ui import WebDriverWait
 
     open_page(browser, url, "device")
@@ -106,6 +107,7 @@ def test_the_camera_runs_in_device_mode(browser, url):
     events = browser.find_element("id", "eye-events")
     assert events.is_displayed() and "PERCLOS" in events.text, events.text
     assert float(events.get_attribute("data-perclos")) == 0.0  # the clip's eyes are open throughout
+    assert browser.save_screenshot(str(shots / "device-camera.png"))
     camera.click()
     assert camera.get_attribute("aria-pressed") == "false"
     assert console_errors(browser) == []

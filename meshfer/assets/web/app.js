@@ -425,7 +425,8 @@
     el.timelineBox.hidden = false;
     el.faces.replaceChildren();
     resetStats();
-    setMessage("Camera on; analysing frames as fast as the server answers.");
+    setMessage("Camera on; analysing frames as fast as " + (state.mode === "device" ? "this device can." :
+      "the server answers."));
     openStream(cam);
     requestAnimationFrame(drawLoop);
   }

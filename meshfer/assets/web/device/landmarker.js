@@ -88,11 +88,20 @@ export function meshes(result, width, height, offset, scale) {
   return faces;
 }
 
+function hasWebGL() {
+  const canvas = typeof OffscreenCanvas === "function" ? new OffscreenCanvas(1, 1) : document.createElement("canvas");
+  return Boolean(canvas.getContext("webgl2") || canvas.getContext("webgl"));
+}
+
 export class Landmarker {
   /** The strict task (up to num_faces at the usual confidence) now; the lenient one (one face, low confidence) on
    * first need, as in Python. ``fileset``: tasks-vision's {wasmLoaderPath, wasmBinaryPath}; ``model``: the bytes of
    * face_landmarker.task. */
   static async create(fileset, model, config) {
+    if (!hasWebGL()) {
+      throw new Error("this browser offers no WebGL here, which MediaPipe's wasm build needs to read images even on " +
+        "the CPU (headless Firefox, for one); run on the server instead");
+    }
     const self = new Landmarker();
     Object.assign(self, { fileset, model, config, lenientTask: null });
     self.strict = await self.task(config.num_faces, config.min_detection_confidence);
