@@ -2,7 +2,7 @@
 
 Both ways of using device mode lay them out the same, relative to the page:
 ``device/face_landmarker.task``, ``device/models/index.json`` (the approaches, their labels and headline metrics:
-what ``GET /v1/models`` lists), ``device/models/<approach>/card.json`` and ``model.onnx`` (and an ensemble's members and
+what ``GET /v1/models`` lists; and mesh.py's tables), ``device/models/<approach>/card.json`` and ``model.onnx`` (and an ensemble's members and
 combiner), and the page's own files under ``static/`` (with the vendored runtimes in ``static/vendor/``).
 ``meshfer serve`` answers ``/device/...`` from its models folder (only those files, by name: no path from a request
 reaches the file system); ``meshfer web export DIR`` writes them as a static site.
@@ -16,6 +16,7 @@ import logging
 import shutil
 from pathlib import Path
 
+from meshfer import mesh
 from meshfer.card import CARD_FILE, ONNX_FILE, EnsembleCard, read_card
 from meshfer.labels import EXPRESSIONS, EYE_STATES
 from meshfer.runtime import available_approaches, default_approach
@@ -30,13 +31,18 @@ LANDMARKER_FILE = "face_landmarker.task"
 STATIC_SITE_MARK = ('<html lang="en">', '<html lang="en" data-site="static">')
 # A static server sends no headers, so the exported page carries its policy itself: its own files, wasm compiled from
 # them, nothing remote (MediaPipe's vendored bundle no longer posts its usage metrics; this would block them too).
+# mesh.py's tables that device/features.js reads: the page gets them with the models index, so they live in one place.
+MESH_TABLES = ("N_LANDMARKS", "BLENDSHAPE_NAMES", "EYE_CONTOURS", "EYE_CORNERS", "EYE_LID_MIDPOINTS", "IRIS",
+               "EYE_BLENDSHAPE_PREFIXES", "PERIOCULAR_BLENDSHAPE_PREFIXES", "PERIOCULAR_BLENDSHAPES_BOTH_SIDES",
+               "SUBJECT_SIDE")
 EXPORT_CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; "
               "media-src 'self' blob:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; "
               "base-uri 'none'; form-action 'none'")
 
 
 def models_index(models_dir: Path) -> dict:
-    """The approaches of a models folder as the page lists them (the fields of ``GET /v1/models`` it reads)."""
+    """The approaches of a models folder as the page lists them (the fields of ``GET /v1/models`` it reads), and the
+    mesh tables the page's feature code needs."""
     approaches = []
     for name in available_approaches(models_dir):
         card = read_card(models_dir / name / CARD_FILE)
@@ -44,7 +50,7 @@ def models_index(models_dir: Path) -> dict:
                    if isinstance(values, dict) and "acc" in values}
         approaches.append({"name": name, "labels": list(card.labels), "metrics": metrics})
     return {"default": default_approach(models_dir), "approaches": approaches, "expressions": list(EXPRESSIONS),
-            "eye_states": list(EYE_STATES)}
+            "eye_states": list(EYE_STATES), "mesh": json.loads(json.dumps({t: getattr(mesh, t) for t in MESH_TABLES}))}
 
 
 def model_files(models_dir: Path) -> dict[str, Path]:

@@ -13,8 +13,9 @@ from tests.conftest import missing_browser
 CONSOLE_NOISE = ("Created TensorFlow Lite XNNPACK delegate",)
 
 
-def chromium_or_skip(*flags: str):
-    """Headless Chromium (with these extra flags), or the test skipped (failed under MESHFER_REQUIRE_BROWSER=1)."""
+def browser_session(*flags: str):
+    """Headless Chromium (with these extra flags) for a fixture to yield from, quit at the end; or the test skipped
+    (failed under MESHFER_REQUIRE_BROWSER=1)."""
     try:
         import selenium  # noqa: F401
     except ImportError:
@@ -22,14 +23,16 @@ def chromium_or_skip(*flags: str):
     binary = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
     if not binary or not shutil.which("chromedriver"):
         missing_browser("needs Chromium and chromedriver (Debian: apt-get install chromium chromium-driver)")
-    return chromium(binary, extra=flags)
+    browser = chromium(binary, extra=flags)
+    try:
+        yield browser
+    finally:
+        browser.quit()
 
 
 @pytest.fixture(scope="module")
 def device_browser():
-    browser = chromium_or_skip()
-    yield browser
-    browser.quit()
+    yield from browser_session()
 
 
 @pytest.fixture(scope="module")

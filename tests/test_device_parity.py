@@ -37,11 +37,20 @@ const load = (name) => import(new URL(`static/device/${name}.js`, document.baseU
     return result
 
 
-def test_the_mesh_tables_are_pythons(page):
-    js = in_page(page, "return {...await load('mesh')};")
-    python = {name: getattr(mesh, name) for name in js}
-    assert json.loads(json.dumps(python)) == js
-    assert {"BLENDSHAPE_NAMES", "EYE_CONTOURS", "IRIS", "SUBJECT_SIDE", "N_LANDMARKS"} <= set(js)
+def test_the_twin_reads_pythons_mesh_tables_and_computes_pythons_feature_versions(page):
+    from meshfer.device_site import MESH_TABLES
+    from meshfer.features import FEATURES
+
+    js = in_page(page, """
+const page = await import(new URL("static/device/page.js", document.baseURI).href);
+await page.recognizer(document.getElementById("approach").value);
+const features = await load('features');
+return {mesh: {...(await load('mesh')).mesh},
+        versions: Object.fromEntries(Object.values(features.FEATURES).map((k) => [k.name, k.version]))};
+""")
+    assert js["mesh"] == json.loads(json.dumps({name: getattr(mesh, name) for name in MESH_TABLES}))
+    assert {"aligned_face", "aligned_mesh", "mesh_nodes", "eyes"} <= set(js["versions"])
+    assert js["versions"] == {name: FEATURES[name].version for name in js["versions"]}
 
 
 # cv2's operations and their twins in imageops.js on the same pixels: exact where OpenCV is exact, at most one gray

@@ -8,27 +8,24 @@ import urllib.request
 
 import pytest
 
-from tests.device_fixtures import chromium_or_skip, console_errors, foreign_requests, requests_made, upload_file
+from bench.device import open_device_page
+from tests.device_fixtures import browser_session, console_errors, foreign_requests, requests_made, upload_file
 from tests.fixtures.make_clip import clip_from_photos
-from tests.test_web import HAPPY, NEUTRAL, Server, shots  # noqa: F401 (shots: a fixture)
+from tests.test_web import HAPPY, NEUTRAL, running, shots  # noqa: F401 (shots: a fixture)
 
 pytest.importorskip("uvicorn", reason="needs the [serve] extra: pip install 'meshfer[serve]'")
 
 
 @pytest.fixture(scope="module")
 def server():
-    srv = Server()
-    yield srv
-    srv.stop()
+    yield from running()
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     clip = clip_from_photos(tmp_path_factory.mktemp("camera") / "clip.y4m", [HAPPY, NEUTRAL], seconds=3, fps=10)
-    driver = chromium_or_skip("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                              f"--use-file-for-fake-video-capture={clip}")
-    yield driver
-    driver.quit()
+    yield from browser_session("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                               f"--use-file-for-fake-video-capture={clip}")
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +35,8 @@ def url(server, browser) -> str:
 
 
 def open_page(browser, url: str, mode: str) -> None:
-    from selenium.webdriver.support.ui import WebDriverWait
-
     browser.set_window_size(1200, 1250)
-    browser.get(f"{url}/?mode={mode}")
-    WebDriverWait(browser, 60).until(lambda d: d.execute_script(
-        "const s = document.getElementById('approach'); return !s.disabled && s.value !== '';"))
+    open_device_page(browser, f"{url}/?mode={mode}")
 
 
 def api_answer(url: str, path) -> dict:

@@ -3,7 +3,7 @@
 // {points: [Float32Array(478*3)], blendshapes: [Float32Array(52)], images: [RGB image]} (one entry per face);
 // a kind returns one Float64Array row per face. Computed in float64, as Python does after its float32 inputs.
 import { rgbToGray, roundHalfEven, warpAffine } from "./imageops.js";
-import * as mesh from "./mesh.js";
+import { mesh } from "./mesh.js";
 
 const EPS = 1e-6;
 export const EYE_X = 0.3;

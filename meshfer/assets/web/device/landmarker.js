@@ -3,7 +3,7 @@
 // was trained on. Points are in the input image's pixels (z on the x scale), in float32 steps as in Python.
 import { FaceLandmarker } from "../vendor/tasks-vision/vision_bundle.mjs";
 import { copyMakeBorder, gaussianBlur, resizeArea, resizeCubic, roundHalfEven, toImageData } from "./imageops.js";
-import { N_LANDMARKS } from "./mesh.js";
+import { mesh } from "./mesh.js";
 
 const f32 = Math.fround;
 
@@ -76,7 +76,7 @@ export function meshes(result, width, height, offset, scale) {
   const faces = [];
   const [w, ratio, off, s] = [f32(width), f32(height / width), f32(offset), f32(scale)];
   result.faceLandmarks.forEach((landmarks, n) => {
-    const points = new Float32Array(N_LANDMARKS * 3);
+    const points = new Float32Array(mesh.N_LANDMARKS * 3);
     landmarks.forEach((p, i) => {
       points[3 * i] = f32(f32(f32(p.x) * w) - off) / s;
       points[3 * i + 1] = f32(f32(f32(f32(p.y) * w) * ratio) - off) / s;

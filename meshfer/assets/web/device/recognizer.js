@@ -2,12 +2,12 @@
 // model -> one record per face with the API's fields (what `POST /v1/predict` answers in "faces").
 import { fromImageData } from "./imageops.js";
 import { Landmarker, detectConfig } from "./landmarker.js";
-import * as mesh from "./mesh.js";
+import { mesh, useTables } from "./mesh.js";
 import { configure, fetchBytes, fetchJson, loadExpressionModel, loadModel } from "./runtime.js";
 
 export const EYES_APPROACH = "eyes";
 export const LANDMARKER_FILE = "face_landmarker.task";
-export const MODELS_INDEX = "index.json"; // written by meshfer.device_site: approaches, labels, metrics
+export const MODELS_INDEX = "index.json"; // written by meshfer.device_site: approaches, labels, metrics, mesh tables
 
 /** Where device mode finds its files, relative to the page: the models, the .task file and the vendored runtimes. */
 export function siteUrls(pageUrl) {
@@ -26,6 +26,7 @@ export class Recognizer {
     const urls = siteUrls(pageUrl);
     configure(urls.vendor);
     const index = await fetchJson(new URL(MODELS_INDEX, urls.models));
+    useTables(index.mesh);
     const chosen = approach || index.default;
     if (!index.approaches.some((a) => a.name === chosen)) {
       throw new Error(`unknown approach '${chosen}'; this site has ${index.approaches.map((a) => a.name).join(", ")}`);
