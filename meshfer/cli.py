@@ -682,13 +682,12 @@ def return_freed_memory_to_the_system() -> None:
 
 
 def run_web_export(args) -> int:
-    from meshfer.device_site import export_site
+    from meshfer.device_site import check_target, export_site
     from meshfer.landmarker import resolve_model
     from meshfer.runtime import bundled_models_dir
 
     target = Path(args.directory)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise UsageError(f"{target} exists and is not an empty folder; choose a new one")
+    check_target(target)
     if args.models_dir is not None and not Path(args.models_dir).is_dir():
         raise UsageError(f"--models-dir {args.models_dir}: no such folder")
     landmarker, _ = resolve_model()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from meshfer import mesh
 from meshfer.card import CARD_FILE, ONNX_FILE, EnsembleCard, read_card
+from meshfer.imageio import MAX_PIXELS
 from meshfer.labels import EXPRESSIONS, EYE_STATES
 from meshfer.runtime import available_approaches, default_approach
 
@@ -41,8 +42,8 @@ EXPORT_CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-s
 
 
 def models_index(models_dir: Path) -> dict:
-    """The approaches of a models folder as the page lists them (the fields of ``GET /v1/models`` it reads), and the
-    mesh tables the page's feature code needs."""
+    """The approaches of a models folder as the page lists them (the fields of ``GET /v1/models`` it reads), the
+    Recognizer's default pixel limit, and the mesh tables the page's feature code needs."""
     approaches = []
     for name in available_approaches(models_dir):
         card = read_card(models_dir / name / CARD_FILE)
@@ -50,7 +51,7 @@ def models_index(models_dir: Path) -> dict:
                    if isinstance(values, dict) and "acc" in values}
         approaches.append({"name": name, "labels": list(card.labels), "metrics": metrics})
     return {"default": default_approach(models_dir), "approaches": approaches, "expressions": list(EXPRESSIONS),
-            "eye_states": list(EYE_STATES), "mesh": json.loads(json.dumps({t: getattr(mesh, t) for t in MESH_TABLES}))}
+            "eye_states": list(EYE_STATES), "max_pixels": MAX_PIXELS, "mesh": json.loads(json.dumps({t: getattr(mesh, t) for t in MESH_TABLES}))}
 
 
 def model_files(models_dir: Path) -> dict[str, Path]:
@@ -74,10 +75,15 @@ def device_files(models_dir: Path, landmarker: Path) -> dict[str, Path]:
     return {LANDMARKER_FILE: landmarker, **{f"models/{key}": path for key, path in model_files(models_dir).items()}}
 
 
-def export_site(target: Path, models_dir: Path, landmarker: Path) -> dict[str, int]:
-    """Write the static site into ``target`` (which must be empty or new); returns its files' sizes by path."""
+def check_target(target: Path) -> None:
+    """An export goes into a new or empty folder only: it never overwrites or mixes with files already there."""
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise FileExistsError(f"{target} exists and is not an empty folder; choose a new one")
+
+
+def export_site(target: Path, models_dir: Path, landmarker: Path) -> dict[str, int]:
+    """Write the static site into ``target`` (which must be empty or new); returns its files' sizes by path."""
+    check_target(target)
     page = (WEB_DIR / "index.html").read_text(encoding="utf-8")
     old, new = STATIC_SITE_MARK
     if old not in page:

@@ -327,7 +327,7 @@
 
   async function analyseHere(file) {
     const here = await device();
-    const result = await here.analyse(await here.decode(file), el.approach.value);
+    const result = await here.analyse(await here.decode(file, state.models.max_pixels), el.approach.value);
     return { approach: el.approach.value, ...result };
   }
 
