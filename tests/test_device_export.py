@@ -1,5 +1,6 @@
 """`meshfer web export DIR`: a static site that works from `python -m http.server` alone (no meshfer process behind
 it), in device mode only, under its own Content-Security-Policy; and the command's refusals."""
+import importlib.util
 import json
 import subprocess
 import sys
@@ -49,3 +50,17 @@ def test_the_exported_site_analyses_a_photo_from_a_static_server(device_browser,
         assert upload_file(device_browser, photo)["expression"] == expected
     assert foreign_requests(requests_made(device_browser), static_site.url) == []
     assert console_errors(device_browser) == []  # no script error, no Content-Security-Policy violation
+
+
+def test_the_vendored_runtimes_are_the_pinned_ones_without_mediapipes_metrics_upload():
+    vendor = ROOT / "meshfer" / "assets" / "web" / "vendor"
+    pinned = json.loads((ROOT / "web" / "package.json").read_text())["dependencies"]
+    assert json.loads((vendor / "versions.json").read_text()) == pinned
+    lock = json.loads((ROOT / "web" / "package-lock.json").read_text())["packages"]
+    assert all(lock[f"node_modules/{name}"]["integrity"].startswith("sha512-") for name in pinned)
+    spec = importlib.util.spec_from_file_location("vendor_web", ROOT / "scripts" / "vendor_web.py")
+    vendor_web = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(vendor_web)
+    bundle = (vendor / "tasks-vision" / "vision_bundle.mjs").read_text()
+    old, new = vendor_web.METRICS_FLUSH
+    assert new in bundle and old not in bundle  # MediaPipe's metrics logger drops its records
