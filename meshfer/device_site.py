@@ -37,7 +37,7 @@ MESH_TABLES = ("N_LANDMARKS", "BLENDSHAPE_NAMES", "EYE_CONTOURS", "EYE_CORNERS",
                "EYE_BLENDSHAPE_PREFIXES", "PERIOCULAR_BLENDSHAPE_PREFIXES", "PERIOCULAR_BLENDSHAPES_BOTH_SIDES",
                "SUBJECT_SIDE")
 EXPORT_CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; "
-              "media-src 'self' blob:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; "
+              "media-src 'self' blob:; connect-src 'self'; object-src 'none'; "
               "base-uri 'none'; form-action 'none'")
 
 

@@ -10,7 +10,9 @@ export const ONNX_FILE = "model.onnx";
 const INPUT_NAME = "features";
 const OUTPUT_NAME = "probabilities";
 
-export class ModelLoadError extends Error {}
+export class ModelLoadError extends Error {
+  constructor(message, status) { super(message); this.status = status; } // status: HTTP's, 0 unreachable
+}
 
 /** Point onnxruntime-web at the vendored wasm files (nothing is fetched from elsewhere). */
 export function configure(vendorUrl) {
@@ -27,9 +29,9 @@ export async function fetchBytes(url) {
   try {
     response = await fetch(url);
   } catch (err) {
-    throw new ModelLoadError(`${url} could not be fetched (${err.message})`);
+    throw new ModelLoadError(`${url} could not be fetched (${err.message})`, 0);
   }
-  if (!response.ok) throw new ModelLoadError(`${url}: HTTP ${response.status}`);
+  if (!response.ok) throw new ModelLoadError(`${url}: HTTP ${response.status}`, response.status);
   return response.arrayBuffer();
 }
 
