@@ -2,12 +2,13 @@
 
 Both ways of using device mode lay them out the same, relative to the page:
 ``device/face_landmarker.task``, ``device/models/index.json`` (the approaches, their labels and headline metrics:
-what ``GET /v1/models`` lists; and mesh.py's tables), ``device/models/<approach>/card.json`` and ``model.onnx`` (and an ensemble's members and
-combiner), and the page's own files under ``static/`` (with the vendored runtimes in ``static/vendor/``).
+what ``GET /v1/models`` lists; and mesh.py's tables), ``device/models/<approach>/card.json`` and ``model.onnx``
+(and an ensemble's members and combiner), and the page's own files under ``static/`` (with the vendored runtimes in
+``static/vendor/``).
 ``meshfer serve`` answers ``/device/...`` from its models folder (only those files, by name: no path from a request
 reaches the file system); ``meshfer web export DIR`` writes them as a static site.
 
-Serving wing: standard library and meshfer's own modules only.
+Serving wing: the standard library and meshfer's own modules only (no web framework: the export needs none).
 """
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def models_index(models_dir: Path) -> dict:
                    if isinstance(values, dict) and "acc" in values}
         approaches.append({"name": name, "labels": list(card.labels), "metrics": metrics})
     return {"default": default_approach(models_dir), "approaches": approaches, "expressions": list(EXPRESSIONS),
-            "eye_states": list(EYE_STATES), "max_pixels": MAX_PIXELS, "mesh": json.loads(json.dumps({t: getattr(mesh, t) for t in MESH_TABLES}))}
+            "eye_states": list(EYE_STATES), "max_pixels": MAX_PIXELS,
+            "mesh": json.loads(json.dumps({table: getattr(mesh, table) for table in MESH_TABLES}))}
 
 
 def model_files(models_dir: Path) -> dict[str, Path]:

@@ -23,8 +23,8 @@ METRICS_FLUSH = ("flush(t,e){if(this.error)", "flush(t,e){if(this.i=[],!0)t?.();
 FILES = {
     "@mediapipe/tasks-vision": (["vision_bundle.mjs", "wasm/vision_wasm_internal.js", "wasm/vision_wasm_internal.wasm"],
                                 "tasks-vision"),
-    "onnxruntime-web": (["dist/ort.wasm.min.mjs", "dist/ort-wasm-simd-threaded.mjs", "dist/ort-wasm-simd-threaded.wasm"],
-                        "onnxruntime-web"),
+    "onnxruntime-web": (["dist/ort.wasm.min.mjs", "dist/ort-wasm-simd-threaded.mjs",
+                         "dist/ort-wasm-simd-threaded.wasm"], "onnxruntime-web"),
 }
 
 

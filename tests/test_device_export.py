@@ -7,7 +7,8 @@ import sys
 
 from bench.device import open_device_page
 from tests.conftest import ROOT
-from tests.device_fixtures import console_errors, device_browser, foreign_requests, requests_made, static_site  # noqa: F401,E501
+from tests.device_fixtures import device_browser, static_site  # noqa: F401 (fixtures)
+from tests.device_fixtures import console_errors, foreign_requests, requests_made
 from tests.test_web import HAPPY, NEUTRAL
 
 

@@ -160,7 +160,9 @@
       select.append(option);
     }
     select.disabled = select.options.length === 0;
-    if (state.mode === "device") (await device()).recognizer(select.value).catch((err) => setMessage(err.message, "error"));
+    if (state.mode === "device") {
+      (await device()).recognizer(select.value).catch((err) => setMessage(err.message, "error"));
+    }
     buildLegend();
     if (el.message.classList.contains("busy") || el.message.classList.contains("error")) setMessage("");
   }

@@ -2,7 +2,8 @@
 // re-done in JavaScript for device mode, on 8-bit images {width, height, channels, data: Uint8ClampedArray}.
 // Where OpenCV 5 computes in fixed point (cubic resize, cvtColor on 8-bit images) this does the same sums, and where
 // it computes in floating point (warpAffine) the same products, so the results agree to the gray level; GaussianBlur
-// and INTER_AREA are computed in floating point (off by at most one level). tests/test_device_parity.py measures the difference against cv2 on the fixture photos.
+// and INTER_AREA are computed in floating point (off by at most one level). tests/test_device_parity.py compares them
+// with cv2 on a fixture photo.
 
 export function image(width, height, channels, data) {
   return { width, height, channels, data: data || new Uint8ClampedArray(width * height * channels) };
