@@ -169,6 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--num-faces", type=positive_int, default=defaults.num_faces,
                        help="the most faces a request may ask for (default %(default)s)")
     serve.set_defaults(handler=run_serve, no_eyes=False, landmarker=None, unsafe_landmarker=False)
+
+    web = commands.add_parser("web", help="the web page as a static site that runs on the device")
+    web_commands = web.add_subparsers(dest="web_command", required=True, parser_class=Parser)
+    export = web_commands.add_parser(
+        "export", help="write the page, its runtimes and the models into a folder",
+        description="Write a static site: the web page in device mode (MediaPipe and the models run in the browser, "
+        "no picture leaves it), its wasm runtimes, the landmarker and the models. Any static file server serves it, "
+        "e.g. `python -m http.server -d DIR` (open http://localhost:8000/; the camera needs https or localhost).")
+    export.add_argument("directory", help="a new or empty folder")
+    export.add_argument("--models-dir", default=None, help="a pipeline's models/serving folder (default: bundled)")
+    export.set_defaults(handler=run_web_export)
     return parser
 
 
@@ -668,6 +679,22 @@ def return_freed_memory_to_the_system() -> None:
         ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(M_TRIM_THRESHOLD, 8 << 20)
     except (OSError, AttributeError, TypeError):
         pass
+
+
+def run_web_export(args) -> int:
+    from meshfer.device_site import check_target, export_site
+    from meshfer.landmarker import resolve_model
+    from meshfer.runtime import bundled_models_dir
+
+    target = Path(args.directory)
+    check_target(target)
+    if args.models_dir is not None and not Path(args.models_dir).is_dir():
+        raise UsageError(f"--models-dir {args.models_dir}: no such folder")
+    landmarker, _ = resolve_model()
+    sizes = export_site(target, Path(args.models_dir) if args.models_dir else bundled_models_dir(), landmarker)
+    print(f"{target}: {len(sizes)} files, {sum(sizes.values()) / 2**20:.1f} MiB; serve it with "
+          f"`python -m http.server -d {target}` and open http://localhost:8000/")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """The HTTP service behind ``meshfer serve``: a Starlette app over one :class:`~meshfer.recognizer.Recognizer`.
 
-Routes: ``GET /`` the web page (``/static/*`` its files), ``GET /healthz``, ``GET /v1/models``, ``POST /v1/predict``
+Routes: ``GET /`` the web page (``/static/*`` its files; ``/device/*`` the models and landmarker its device mode runs
+in the browser: meshfer.device_site), ``GET /healthz``, ``GET /v1/models``, ``POST /v1/predict``
 (one image, or a batch as several multipart ``image`` fields) and ``WS /v1/stream`` (frames in, one JSON message per
 frame out). Schemas: ``meshfer/schemas/api.schema.json``.
 
@@ -37,7 +38,7 @@ from meshfer.server import READY_DIR_ENV, ServiceSettings
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).parent / "assets" / "web"
-OPEN_PATHS = ("/", "/healthz")  # reachable without the token (with the page's files under /static/)
+OPEN_PATHS = ("/", "/healthz")  # reachable without the token (with the page's files: /static/, device mode's /device/)
 PREDICT_PARAMS = {"approach", "eyes", "num_faces", "mesh"}
 
 
@@ -262,6 +263,22 @@ async def models(request: Request) -> Response:
                          "max_pixels": engine.settings.max_pixels, "max_batch": engine.settings.max_batch})
 
 
+async def device_file(request: Request) -> Response:
+    """Device mode's files (meshfer.device_site): the models index, the model files and the landmarker, by name only."""
+    from meshfer import device_site
+
+    engine: Engine = request.app.state.engine
+    if not engine.ready:
+        raise busy(engine.load_error or "the models are still loading")
+    rec, path = engine.recognizer, request.path_params["path"]
+    if path == f"models/{device_site.INDEX_FILE}":
+        return JSONResponse(device_site.models_index(rec.models_dir))
+    found = device_site.device_files(rec.models_dir, rec.landmarker.model_path).get(path)
+    if found is None:
+        raise ApiError(404, "no such device-mode file")
+    return FileResponse(found)
+
+
 def _headline(metrics: dict) -> dict:
     """A card's accuracy figures by split (val, test, unseen), whatever else the card holds."""
     return {split: values["acc"] for split, values in metrics.items() if isinstance(values, dict) and "acc" in values}
@@ -402,7 +419,7 @@ class AccessAndAuth:
             await send(message)
 
         path = scope["path"]
-        open_path = path in OPEN_PATHS or path.startswith("/static/") or scope["method"] == "OPTIONS"
+        open_path = path in OPEN_PATHS or path.startswith(("/static/", "/device/")) or scope["method"] == "OPTIONS"
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             if open_path or authorised(self.settings, headers):
@@ -452,6 +469,7 @@ def create_app(settings: ServiceSettings | None = None) -> Starlette:
     app = Starlette(
         routes=[Route("/", page), Route("/healthz", healthz), Route("/v1/models", models),
                 Route("/v1/predict", predict, methods=["POST"]), WebSocketRoute("/v1/stream", stream),
+                Route("/device/{path:path}", device_file),
                 Mount("/static", StaticFiles(directory=WEB_DIR), name="static")],
         middleware=middleware,
         exception_handlers={ApiError: on_api_error, HTTPException: on_http_error, Exception: on_unexpected},

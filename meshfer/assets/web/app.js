@@ -1,5 +1,7 @@
 // The page of `meshfer serve`: a photo (file, drop, paste) -> POST /v1/predict, or the camera -> WS /v1/stream.
 // No framework and nothing fetched from elsewhere: standard DOM, fetch, WebSocket, canvas and getUserMedia only.
+// Device mode (?mode=device, and the only mode of a `meshfer web export` site) runs MediaPipe and the models in the
+// browser instead (device/page.js, loaded on demand): no picture or frame leaves it, nothing is asked of /v1/.
 "use strict";
 
 (() => {
@@ -13,6 +15,8 @@
   const MAX_STILL_SIDE = 1600; // a photo is drawn at most this large (CSS scales it to the page)...
   const MIN_STILL_SIDE = 480; // ...and a small one (a 48 px crop) enlarged to this
   const TOKEN_KEY = "meshfer-token";
+  const SCRIPT_URL = document.currentScript.src;
+  const STATIC_SITE = document.documentElement.dataset.site === "static"; // an export: no server behind it
 
   const $ = (id) => document.getElementById(id);
   const el = {
@@ -20,6 +24,7 @@
     token: $("token"), message: $("message"), drop: $("drop"), view: $("view"), hint: $("hint"), stats: $("stats"),
     fps: $("fps"), serverMs: $("server-ms"), rttMs: $("rtt-ms"), dropped: $("dropped"), latest: $("latest"),
     faces: $("faces"), timelineBox: $("timeline-box"), timeline: $("timeline"), legend: $("legend"), video: $("video"),
+    mode: $("mode"), msWhere: $("ms-where"), eyeEvents: $("eye-events"), apiLinks: $("api-links"),
   };
 
   const state = {
@@ -31,9 +36,21 @@
     lastFile: null,
     still: null, // {picture, result} of the photo shown
     cam: null, // the camera session while it runs
+    mode: chooseMode(),
+    device: null, // device mode: the promise of device/page.js
   };
 
   // --- small helpers -------------------------------------------------------------------------------------------------
+  function chooseMode() {
+    const asked = new URLSearchParams(location.search).get("mode");
+    return STATIC_SITE || asked === "device" ? "device" : "server";
+  }
+
+  function device() {
+    if (!state.device) state.device = import(new URL("device/page.js", SCRIPT_URL).href);
+    return state.device;
+  }
+
   function readToken() {
     try { return sessionStorage.getItem(TOKEN_KEY) || ""; } catch (_) { return ""; }
   }
@@ -114,7 +131,7 @@
   async function loadModels() {
     let models;
     try {
-      models = await api("/v1/models");
+      models = state.mode === "device" ? await (await device()).models() : await api("/v1/models");
     } catch (err) {
       if (err.status === 401) {
         askToken(state.token ? "The token was not accepted; enter it again." : "This server needs a token.");
@@ -143,6 +160,9 @@
       select.append(option);
     }
     select.disabled = select.options.length === 0;
+    if (state.mode === "device") {
+      (await device()).recognizer(select.value).catch((err) => setMessage(err.message, "error"));
+    }
     buildLegend();
     if (el.message.classList.contains("busy") || el.message.classList.contains("error")) setMessage("");
   }
@@ -153,8 +173,10 @@
   });
 
   // --- results shown: the test hook and the face cards ---------------------------------------------------------------
-  function noteResult(faces) {
+  function noteResult(faces, ms) {
     state.results += 1;
+    el.latest.dataset.faces = JSON.stringify(faces);
+    el.latest.dataset.ms = ms == null ? "" : String(ms);
     const first = faces.length ? faces[0] : null;
     el.latest.dataset.expression = first ? first.expression || "" : "";
     el.latest.dataset.results = String(state.results);
@@ -279,7 +301,7 @@
     let result = null;
     let failure = null;
     try {
-      result = await api("/v1/predict?" + queryParams(), {
+      result = state.mode === "device" ? await analyseHere(file) : await api("/v1/predict?" + queryParams(), {
         method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream" },
       });
     } catch (err) {
@@ -299,10 +321,16 @@
     state.still = { picture, result };
     drawStill();
     showFaces(result.faces);
-    noteResult(result.faces);
+    noteResult(result.faces, result.ms);
     const n = result.faces.length;
     setMessage(`${file.name || "picture"}: ${n} face${n === 1 ? "" : "s"} · ${result.approach} · ` +
       `${Math.round(result.ms)} ms` + (picture ? "" : " (this browser cannot display the format)"));
+  }
+
+  async function analyseHere(file) {
+    const here = await device();
+    const result = await here.analyse(await here.decode(file, state.models.max_pixels), el.approach.value);
+    return { approach: el.approach.value, ...result };
   }
 
   function drawStill() {
@@ -399,7 +427,8 @@
     el.timelineBox.hidden = false;
     el.faces.replaceChildren();
     resetStats();
-    setMessage("Camera on; analysing frames as fast as the server answers.");
+    setMessage("Camera on; analysing frames as fast as " + (state.mode === "device" ? "this device can." :
+      "the server answers."));
     openStream(cam);
     requestAnimationFrame(drawLoop);
   }
@@ -420,6 +449,11 @@
   }
 
   function openStream(cam) {
+    if (state.mode === "device") {
+      cam.inFlight = false;
+      sendFrame(cam);
+      return;
+    }
     if (cam.ws) {
       const old = cam.ws;
       cam.ws = null; // its close is not an error
@@ -453,6 +487,10 @@
       else setMessage("Stream refused: " + msg.error, "error");
       return;
     }
+    onFrameResult(cam, msg);
+  }
+
+  function onFrameResult(cam, msg) {
     cam.inFlight = false;
     const now = performance.now();
     cam.replies.push(now);
@@ -467,26 +505,23 @@
       cam.result = msg;
       el.serverMs.textContent = String(Math.round(msg.ms));
       showFaces(msg.faces);
-      noteResult(msg.faces);
+      noteResult(msg.faces, msg.ms);
       addSample(cam, msg.faces[0], now);
+      noteEyeEvents(cam, msg.faces[0], now);
     }
     sendFrame(cam);
   }
 
   // One frame in flight: the next is sent when the previous one's answer arrived.
   function sendFrame(cam) {
-    const ws = cam.ws;
-    if (!cam.running || cam.inFlight || !ws || ws.readyState !== WebSocket.OPEN) return;
-    const video = el.video;
-    if (video.readyState < 2 || !video.videoWidth) {
-      setTimeout(() => sendFrame(cam), 50);
+    if (state.mode === "device") {
+      setTimeout(() => analyseFrameHere(cam), 0); // a task, not a microtask: clicks and drawing get their turn
       return;
     }
-    const width = Math.min(MAX_FRAME_WIDTH, video.videoWidth);
-    const height = Math.round(video.videoHeight * width / video.videoWidth);
-    const canvas = cam.capture;
-    if (canvas.width !== width || canvas.height !== height) { canvas.width = width; canvas.height = height; }
-    canvas.getContext("2d").drawImage(video, 0, 0, width, height);
+    const ws = cam.ws;
+    if (!cam.running || cam.inFlight || !ws || ws.readyState !== WebSocket.OPEN) return;
+    const canvas = grabFrame(cam);
+    if (!canvas) return;
     cam.inFlight = true;
     canvas.toBlob((blob) => {
       if (!cam.running || cam.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
@@ -498,6 +533,40 @@
       cam.sentAt = performance.now();
       ws.send(blob);
     }, "image/jpeg", 0.85);
+  }
+
+  // The video's current frame, at most MAX_FRAME_WIDTH wide, on cam.capture; null (and a retry soon) before the first.
+  function grabFrame(cam) {
+    const video = el.video;
+    if (video.readyState < 2 || !video.videoWidth) {
+      setTimeout(() => sendFrame(cam), 50);
+      return null;
+    }
+    const width = Math.min(MAX_FRAME_WIDTH, video.videoWidth);
+    const height = Math.round(video.videoHeight * width / video.videoWidth);
+    const canvas = cam.capture;
+    if (canvas.width !== width || canvas.height !== height) { canvas.width = width; canvas.height = height; }
+    canvas.getContext("2d", { willReadFrequently: true }).drawImage(video, 0, 0, width, height);
+    return canvas;
+  }
+
+  // Device mode: one frame analysed at a time in this browser; the next is taken when it is done.
+  async function analyseFrameHere(cam) {
+    if (!cam.running || cam.inFlight) return;
+    const canvas = grabFrame(cam);
+    if (!canvas) return;
+    cam.inFlight = true;
+    cam.sentAt = performance.now();
+    cam.frames = (cam.frames || 0) + 1;
+    let msg;
+    try {
+      const pixels = canvas.getContext("2d", { willReadFrequently: true }).getImageData(0, 0, canvas.width,
+        canvas.height);
+      msg = { frame: cam.frames, ...await (await device()).analyse(pixels, el.approach.value) };
+    } catch (err) {
+      msg = { frame: cam.frames, error: err.message };
+    }
+    if (state.cam === cam && cam.running) onFrameResult(cam, msg);
   }
 
   function drawLoop(now) {
@@ -534,6 +603,20 @@
     el.serverMs.textContent = "–";
     el.rttMs.textContent = "–";
     el.dropped.textContent = "0";
+  }
+
+  // --- the eye events of the last minute (face 1) -------------------------------------------------------------------
+  async function noteEyeEvents(cam, face, now) {
+    if (!cam.eyeEvents) {
+      const { LiveEyeEvents } = await import(new URL("device/eye_events.js", SCRIPT_URL).href);
+      cam.eyeEvents = cam.eyeEvents || new LiveEyeEvents(60);
+    }
+    const events = cam.eyeEvents.update(now, face ? face.left_eye : null, face ? face.right_eye : null);
+    el.eyeEvents.dataset.blinks = String(events.blinks);
+    el.eyeEvents.dataset.perclos = events.perclos == null ? "" : String(events.perclos);
+    el.eyeEvents.textContent = `Eye events (last minute): ${events.blinks} blink${events.blinks === 1 ? "" : "s"}` +
+      (events.blinks_per_minute == null ? "" : ` (${events.blinks_per_minute} per minute)`) +
+      ` · PERCLOS ${pct(events.perclos)} · longest closure ${Math.round(events.longest_closure_ms)} ms`;
   }
 
   // --- the timeline --------------------------------------------------------------------------------------------------
@@ -700,7 +783,24 @@
   }
 
   // --- start ---------------------------------------------------------------------------------------------------------
+  function showMode() {
+    el.mode.value = state.mode;
+    el.mode.dataset.mode = state.mode;
+    el.msWhere.textContent = state.mode === "device" ? "this device" : "server";
+    if (STATIC_SITE) {
+      el.mode.querySelector('option[value="server"]').remove();
+      el.apiLinks.hidden = true;
+    }
+  }
+
+  el.mode.addEventListener("change", () => {
+    const url = new URL(location.href);
+    url.searchParams.set("mode", el.mode.value);
+    location.assign(url.href); // a fresh page: the other mode's runtimes and sockets do not linger
+  });
+
   window.addEventListener("pagehide", stopCamera);
+  showMode();
   buildLegend();
   loadModels();
 })();
