@@ -6,11 +6,13 @@ import resource
 import shutil
 from pathlib import Path
 
-from meshfer.training.config import dataset_of, load_params, stage_args, trained_dir
+from meshfer.training.config import dataset_of, load_params, project_root, stage_args, trained_dir
 from meshfer.training.feature_table import load_features
 from meshfer.training.fitting import fit
 
-COSTS = Path("data") / "costs"  # not an output: wall time and memory are machine noise, kept out of git and dvc.lock
+# Not an output: wall time and memory are machine noise, kept out of git and dvc.lock; in the project itself, so
+# that a queued or temporary experiment's (run in a copy under .dvc/tmp/exps/) are kept too.
+COSTS = project_root() / "data" / "costs"
 
 
 def main() -> None:
