@@ -135,7 +135,8 @@ LANDMARKS = fields({
 }, required=("num_faces", "n_jobs", "backend", "chunk_size"))
 NEAR_COPIES = fields({"similarity": number(0, 1), "max_shift_px": integer(0, 8), "mirrored": flag},
                      required=("similarity", "max_shift_px", "mirrored"))
-ROOT = fields({"root": text, "root_env": text, "where_to_get_it": text},
+ROOT = fields({"root": text, "root_env": text, "where_to_get_it": text, "same_photo": text,
+               "keep_splits_of_annotators": list_of(integer(1), min_length=1)},
               required=("root", "root_env", "where_to_get_it"))
 DATASET = fields({
     "task": one_of("expression", "eyes"), "root": text, "root_env": text, "where_to_get_it": text,
