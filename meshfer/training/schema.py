@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from meshfer.features import EYE_X, EYE_Y, patch_fits
+from meshfer.features import EYE_X, EYE_Y, SCLERA_VERSIONS, patch_fits
 from meshfer.mesh import N_LANDMARKS
 
 
@@ -136,7 +136,7 @@ LANDMARKS = fields({
 NEAR_COPIES = fields({"similarity": number(0, 1), "max_shift_px": integer(0, 8), "mirrored": flag},
                      required=("similarity", "max_shift_px", "mirrored"))
 ROOT = fields({"root": text, "root_env": text, "where_to_get_it": text, "same_photo": text,
-               "keep_splits_of_annotators": list_of(integer(1), min_length=1)},
+               "agreement": text, "keep_splits_of_annotators": list_of(integer(1), min_length=1)},
               required=("root", "root_env", "where_to_get_it"))
 DATASET = fields({
     "task": one_of("expression", "eyes"), "root": text, "root_env": text, "where_to_get_it": text,
@@ -159,7 +159,9 @@ FEATURES = {
     "aligned_mesh": ALIGNED_MESH,
     "aligned_face": {"crop_px": integer(16, 256), "eye_x": fraction, "eye_y": fraction,
                      "mesh": by_kind({"aligned_mesh": ALIGNED_MESH})},
-    "eyes": {"combine": one_of("per_eye", "mean"), "iris": flag, "blendshapes": flag, "periocular": flag,
+    "eye_shape": {"combine": one_of("per_eye", "mean"), "sclera": one_of(*SCLERA_VERSIONS)},
+    "eyes": {"combine": one_of("per_eye", "mean"), "iris": flag, "sclera": one_of(0, *SCLERA_VERSIONS),
+             "blendshapes": flag, "periocular": flag,
              "patch": nullable(fields({"crop_px": integer(16, 256), "width_px": integer(2), "height_px": integer(2)},
                                       required=("crop_px", "width_px", "height_px")))},
 }
