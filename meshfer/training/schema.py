@@ -179,7 +179,7 @@ MODELS = {
             "per_eye_samples": flag, "seed": seed},
     "hgb": {**PCA, "learning_rate": positive, "max_iter": integer(1), "max_leaf_nodes": integer(2),
             "l2_regularization": number(0), "validation_fraction": number(0, 0.5), "class_weight": CLASS_WEIGHT,
-            "seed": seed},
+            "per_eye_samples": flag, "seed": seed},
     "logistic_at": {**PCA, "alpha": number(0), "max_iter": integer(1), "per_eye_samples": flag, "seed": seed},
     "logreg": {**PCA, "C": positive, "max_iter": integer(1), "per_eye_samples": flag, "seed": seed},
     "gnn": {**NETWORK, "conv": one_of("gcn", "gcs"), "channels": list_of(integer(1), min_length=1),
