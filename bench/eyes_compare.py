@@ -194,11 +194,11 @@ def speed(faces: int = 100) -> dict:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--robustness", action="store_true", help="also the corrupted test images (slow)")
     parser.add_argument("--speed", action="store_true", help="also the eye step's time per face")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     write_result("eyes_compare", {"command": "nice -n 10 python -m bench.eyes_compare", **comparison()})
     if args.speed:
         write_result("eyes_speed", {"command": "nice -n 10 python -m bench.eyes_compare --speed", **speed()})
