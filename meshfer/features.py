@@ -142,15 +142,20 @@ def aligned_mesh(batch: MeshBatch, params: dict) -> np.ndarray:
     return coords
 
 
+def contour_area(points: np.ndarray, side: str) -> np.ndarray:
+    """(N,): the area inside one eye's contour (shoelace formula), in the points' units squared."""
+    xy = points[:, list(mesh.EYE_CONTOURS[side]), :2].astype(np.float64)
+    x, y = xy[..., 0], xy[..., 1]
+    return 0.5 * np.abs((x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1))
+
+
 def eye_measures(points: np.ndarray, side: str) -> np.ndarray:
     """(N, 2): eye area / width^2 (shoelace polygon area) and width / height of one eye.
 
     A shut eye has a height of (nearly) zero; width / height is then capped by dividing by a floor of
     ``EPS`` times the width, so the feature stays finite and still says "very closed".
     """
-    xy = points[:, list(mesh.EYE_CONTOURS[side]), :2].astype(np.float64)
-    x, y = xy[..., 0], xy[..., 1]
-    area = 0.5 * np.abs((x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1))
+    area = contour_area(points, side)
     c0, c1 = mesh.EYE_CORNERS[side]
     top, bottom = mesh.EYE_LID_MIDPOINTS[side]
     width = _norm(points[:, c0, :2] - points[:, c1, :2])
@@ -166,7 +171,45 @@ def iris_measures(points: np.ndarray, side: str) -> np.ndarray:
     Measured across the eye axis (corner to corner), so head roll does not matter. The labels are defined by
     the lids against the iris (wide: sclera above the iris; closed: no iris), which these measure directly.
     """
+    radius, upper, lower = _iris_frame(points[..., :2].astype(np.float64), side)
+    return np.stack([(upper + lower) / radius, upper / radius, lower / radius], axis=1)
+
+
+def _disc_band_area(radius: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Area of a disc of ``radius`` (centred at 0) between the lines y = low and y = high (low <= high)."""
+    def below(y: np.ndarray) -> np.ndarray:  # the disc's area under y: integral of 2 sqrt(r^2 - t^2) dt from -r
+        y = np.clip(y, -radius, radius)
+        return y * np.sqrt(np.maximum(radius**2 - y**2, 0)) + radius**2 * (np.arcsin(y / radius) + np.pi / 2)
+    return np.maximum(below(high) - below(low), 0)
+
+
+# The sclera measure's version: a model records it in its feature params (``sclera: 1``), so a later measure is a
+# new number, never a silent change under a trained model.
+SCLERA_VERSIONS = (1,)
+
+
+def sclera_area(points: np.ndarray, side: str, version: int = 1) -> np.ndarray:
+    """(N,): the visible sclera of one eye, normalised by the eye's size: the eye contour's area (shoelace) less
+    the part of the iris disc that lies between the lids, divided by the eye's width squared.
+
+    The disc is clipped by the two lid lines (across the eye axis, through the lid midpoints), so a lid covering the
+    top of the iris (open) or most of it (narrowed) leaves less iris; clipped at 0 where the mesh puts the disc
+    beyond the contour. Wide eyes show the most white, closed ones none.
+    """
+    if version not in SCLERA_VERSIONS:
+        raise ValueError(f"sclera version {version} is unknown (known: {', '.join(map(str, SCLERA_VERSIONS))})")
     xy = points[..., :2].astype(np.float64)
+    area = contour_area(points, side)
+    radius, upper, lower = _iris_frame(xy, side)
+    iris = _disc_band_area(radius, -lower, upper)
+    c0, c1 = mesh.EYE_CORNERS[side]
+    width = np.maximum(_norm(xy[:, c0] - xy[:, c1]), EPS)
+    return np.maximum(area - iris, 0) / width**2
+
+
+def _iris_frame(xy: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per face: the iris radius, and the upper and lower lid midpoints' distances from the iris centre across the
+    eye axis (corner to corner, so head roll does not matter)."""
     c0, c1 = mesh.EYE_CORNERS[side]
     axis = xy[:, c1] - xy[:, c0]
     axis /= np.maximum(_norm(axis), EPS)[:, None]
@@ -175,14 +218,27 @@ def iris_measures(points: np.ndarray, side: str) -> np.ndarray:
     radius = np.maximum((_norm(xy[:, ring[0]] - xy[:, ring[2]]) + _norm(xy[:, ring[1]] - xy[:, ring[3]])) / 4, EPS)
     top, bottom = mesh.EYE_LID_MIDPOINTS[side]
     across = lambda idx: ((xy[:, idx] - xy[:, centre]) * normal).sum(axis=1)  # noqa: E731
-    upper, lower = np.abs(across(top)), np.abs(across(bottom))
-    return np.stack([(upper + lower) / radius, upper / radius, lower / radius], axis=1)
+    return radius, np.abs(across(top)), np.abs(across(bottom))
+
+
+@feature_kind("eye_shape", version=1)
+def eye_shape(batch: MeshBatch, params: dict) -> np.ndarray:
+    """The seed's two measures per eye: the lids' width-to-height ratio and the visible sclera (``sclera_area``,
+    version ``params['sclera']``); the left eye's then the right eye's, (N, 4), or their mean with
+    ``combine: mean``, (N, 2)."""
+    per_eye = [np.stack([eye_measures(batch.points, side)[:, 1],
+                         sclera_area(batch.points, side, params.get("sclera", 1))], axis=1)
+               for side in ("left", "right")]
+    if params.get("combine", "per_eye") == "mean":
+        return (per_eye[0] + per_eye[1]) / 2
+    return np.hstack(per_eye)
 
 
 @feature_kind("eyes", version=1, needs_image=lambda params: bool(params.get("patch")))
 def eyes(batch: MeshBatch, params: dict) -> np.ndarray:
-    """Per face: the left eye's features then the right eye's, (N, 2k), k = 2 (+3 iris, +3 blendshapes, +4 brow
-    and cheek blendshapes with ``periocular``; + the eye's pixels with ``patch``, first).
+    """Per face: the left eye's features then the right eye's, (N, 2k), k = 2 (+3 iris, +1 visible sclera with
+    ``sclera`` (its version; 0 or absent: none), +3 blendshapes, +4 brow and cheek blendshapes with ``periocular``;
+    + the eye's pixels with ``patch``, first).
 
     ``params['combine']='mean'`` averages the two eyes instead, giving (N, k).
     """
@@ -193,6 +249,8 @@ def eyes(batch: MeshBatch, params: dict) -> np.ndarray:
         parts.append(eye_measures(batch.points, side))
         if params.get("iris"):
             parts.append(iris_measures(batch.points, side))
+        if params.get("sclera"):
+            parts.append(sclera_area(batch.points, side, params["sclera"])[:, None])
         if params.get("blendshapes"):
             suffix = mesh.SUBJECT_SIDE[side].capitalize()
             names = [f"{prefix}{suffix}" for prefix in mesh.EYE_BLENDSHAPE_PREFIXES]

@@ -129,7 +129,7 @@ def test_several_roots_are_split_each_on_its_own_and_fer_test_faces_never_enter(
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     eyes = params["datasets"]["eyes"]
     eyes["root"] = "a"
-    eyes["more_roots"] = [{**eyes["more_roots"][0], "root": "b"}]
+    eyes["more_roots"] = [{"root": "b", "root_env": "B", "where_to_get_it": "-"}]  # no same-photo pairs file here
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     env = {"PYTHONPATH": str(ROOT), "PATH": ""}
     for stage in ("locate", "prepare"):

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from meshfer.imageio import labelled_images
 from meshfer.labels import check_aliases
 from meshfer.training.config import project_root
+from meshfer.training.photo_split import split_label_folder, stratified_group_split
 
 log = logging.getLogger(__name__)
 
@@ -140,25 +141,6 @@ def split_from_name(path: Path, default: str) -> str:
     return FER_FILE_PREFIX.get(prefix, default)
 
 
-def stratified_group_split(
-    labels: pd.Series, groups: pd.Series, fractions: dict[str, float], seed: int
-) -> pd.Series:
-    """Assign whole groups to splits, per label, in the given fractions; deterministic for a seed."""
-    rng = np.random.default_rng(seed)
-    group_label = pd.DataFrame({"label": labels, "group": groups}).drop_duplicates("group")
-    assignment: dict[str, str] = {}
-    names = list(fractions)
-    bounds = np.cumsum([fractions[n] for n in names])
-    for _, grp in group_label.groupby("label", sort=True):
-        members = grp["group"].to_numpy()[rng.permutation(len(grp))]
-        cuts = np.round(bounds / bounds[-1] * len(members)).astype(int)
-        start = 0
-        for name, stop in zip(names, cuts):
-            assignment.update(dict.fromkeys(members[start:stop], name))
-            start = stop
-    return groups.map(assignment)
-
-
 def read_dataset(root: Path, params: dict, out_dir: Path) -> tuple[pd.DataFrame, PrepareReport]:
     """Build the manifest of ``root`` by its layout; images decoded from a CSV are written below ``out_dir``."""
     root = Path(root)
@@ -173,7 +155,7 @@ def read_dataset(root: Path, params: dict, out_dir: Path) -> tuple[pd.DataFrame,
     else:
         rows = _rows_from_label_folders(root, aliases, report)
     frame = pd.DataFrame(rows, columns=["path", "label", "split", "source"])
-    frame = _assign_missing_splits(frame, params)
+    frame = _assign_missing_splits(frame, params, root)
     frame = _check_images(frame, report)
     frame = _subset(frame, params.get("max_per_label"), params["seed"])
     report.counts = {s: dict(sorted(Counter(frame.loc[frame.split == s, "label"]).items())) for s in SPLITS}
@@ -239,13 +221,21 @@ def _rows_from_csv(csv: Path, aliases: dict, out_dir: Path, report: PrepareRepor
     return rows
 
 
-def _assign_missing_splits(frame: pd.DataFrame, params: dict) -> pd.DataFrame:
+def root_options(params: dict, root: Path) -> dict:
+    """The entry of ``dataset_roots(params)`` for the folder ``root`` (empty if none names it)."""
+    return next((entry for entry in dataset_roots(params) if Path(entry["root"]) == Path(root)), {})
+
+
+def _assign_missing_splits(frame: pd.DataFrame, params: dict, root: Path) -> pd.DataFrame:
     fractions = params["split_fractions"]
     missing = frame["split"].isna()
     if missing.any():
-        frame.loc[missing, "split"] = stratified_group_split(
-            frame.loc[missing, "label"], frame.loc[missing, "source"], fractions, params["seed"]
-        )
+        # Files without a split of their own (label folders) are split by photo (meshfer.training.photo_split).
+        try:
+            frame.loc[missing, "split"] = split_label_folder(frame.loc[missing], root, root_options(params, root),
+                                                             fractions, params["seed"])
+        except (OSError, ValueError) as err:  # a missing or malformed same-photo or labels file
+            raise DatasetError(f"{root}: {err}") from None
     if not (frame["split"] == "validation").any() and (frame["split"] == "train").any():
         # A dataset with train/test but no validation: carve validation out of train, by source.
         train = frame["split"] == "train"

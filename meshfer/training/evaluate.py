@@ -63,21 +63,84 @@ def source_of(path: str) -> str:
     return Path(path).parent.parent.as_posix()
 
 
+def accuracy_interval(correct: int, total: int, z: float = 1.96) -> list[float]:
+    """Wilson's 95 % interval for an accuracy of ``correct`` of ``total`` (good at small counts and near 0 or 1)."""
+    if not total:
+        return [0.0, 1.0]
+    share = correct / total
+    centre = (share + z**2 / (2 * total)) / (1 + z**2 / total)
+    half = z * np.sqrt(share * (1 - share) / total + z**2 / (4 * total**2)) / (1 + z**2 / total)
+    return [round(float(max(0.0, centre - half)), 4), round(float(min(1.0, centre + half)), 4)]
+
+
+def _label_indices(frame: pd.DataFrame, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(actual, predicted) label indices of the evaluate stage's rows; NO_FACE_INDEX where no face was found."""
+    index = {name: i for i, name in enumerate([*labels, NO_FACE])}
+    y_true = frame["actual"].map(index).to_numpy(int)
+    y_pred = frame["predicted"].map(index).to_numpy(int)
+    return y_true, np.where(y_pred == len(labels), NO_FACE_INDEX, y_pred)
+
+
+def group_report(frame: pd.DataFrame, labels: Sequence[str], ordinal: bool, confusion_table: bool = False) -> dict:
+    """Scores of some of the evaluate stage's rows: accuracy with its 95 % interval, per-class figures, and the
+    confusion (rows actual, columns predicted) when asked."""
+    y_true, y_pred = _label_indices(frame, labels)
+    out = {**split_metrics(y_true, y_pred, labels, ordinal=ordinal),
+           "accuracy_ci95": accuracy_interval(int(np.sum(y_true == y_pred)), len(y_true)),
+           "per_class": per_class_report(y_true, y_pred, labels)}
+    if confusion_table:
+        out["confusion"] = confusion(y_true, y_pred, labels).to_dict(orient="index")
+    return out
+
+
+def by_group(predictions: pd.DataFrame, groups: pd.Series, labels: Sequence[str], ordinal: bool,
+             confusion_table: bool = False) -> dict:
+    """Per split and per group (a value per row of ``predictions``; rows with none are left out): group_report."""
+    result: dict = {}
+    known = groups.notna()
+    for (split, group), rows in predictions[known].groupby([predictions["split"][known], groups[known]], sort=True):
+        result.setdefault(split, {})[str(group)] = group_report(rows, labels, ordinal, confusion_table)
+    return result
+
+
 def by_source(predictions: pd.DataFrame, labels: Sequence[str], ordinal: bool) -> dict:
     """Per split and per source folder: the scores and per-class figures (empty when all images share a source).
     ``predictions`` has the evaluate stage's columns (path, split, actual, predicted; NO_FACE for no face)."""
     sources = predictions["path"].map(source_of)
     if sources.nunique() < 2:
         return {}
-    index = {name: i for i, name in enumerate([*labels, NO_FACE])}
-    result: dict = {}
-    for (split, source), rows in predictions.groupby([predictions["split"], sources], sort=True):
-        y_true = rows["actual"].map(index).to_numpy(int)
-        y_pred = rows["predicted"].map(index).to_numpy(int)
-        y_pred = np.where(y_pred == len(labels), NO_FACE_INDEX, y_pred)
-        result.setdefault(split, {})[source] = {**split_metrics(y_true, y_pred, labels, ordinal=ordinal),
-                                                "per_class": per_class_report(y_true, y_pred, labels)}
-    return result
+    return by_group(predictions, sources, labels, ordinal)
+
+
+def by_annotator(predictions: pd.DataFrame, annotators: dict[str, int], labels: Sequence[str], ordinal: bool
+                 ) -> dict:
+    """Per split and per annotator (``annotators``: image path -> who labelled it; images of no listed annotator
+    are left out): accuracy with its interval, per-class figures and the confusion. Empty without annotators."""
+    if not annotators:
+        return {}
+    found = predictions["path"].map(annotators)
+    return by_group(predictions, found.map(lambda a: f"annotator {int(a)}", na_action="ignore"), labels, ordinal,
+                    confusion_table=True)
+
+
+def agreement_report(predictions: pd.DataFrame, agreement: pd.DataFrame, labels: Sequence[str]) -> dict:
+    """The model beside a blind second annotator, on the faces both labelled that fall in validation or test (the
+    rest are training faces). ``agreement``: path, blind_label, blind_confidence ('sure' or not) per face; the set's
+    label is ``predictions``' actual. Per split and both together: how often the model agrees with the set's label
+    and with the blind one, and how often the two annotators agree on the same faces, each with its 95 % interval."""
+    rows = predictions.merge(agreement, on="path", how="inner")
+    rows = rows[rows["split"].isin(("validation", "test"))]
+    out: dict = {"faces_in_validation_or_test": int(len(rows)), "faces_listed": int(len(agreement))}
+    for name, part in (("validation", rows[rows["split"] == "validation"]), ("test", rows[rows["split"] == "test"]),
+                       ("validation+test", rows), ("validation+test, blind annotator sure",
+                                                   rows[rows["blind_confidence"] == "sure"])):
+        pairs = {"model_vs_set_label": part["predicted"] == part["actual"],
+                 "model_vs_blind_label": part["predicted"] == part["blind_label"],
+                 "blind_vs_set_label": part["blind_label"] == part["actual"]}
+        out[name] = {"faces": int(len(part)), **{
+            key: {"agreement": round(float(hit.mean()), 4) if len(part) else None,
+                  "ci95": accuracy_interval(int(hit.sum()), len(part))} for key, hit in pairs.items()}}
+    return out
 
 
 def score_splits(model: ScoredModel, table: FeatureTable) -> tuple[dict, dict, pd.DataFrame, pd.DataFrame]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from meshfer.features import EYE_X, EYE_Y, patch_fits
+from meshfer.features import EYE_X, EYE_Y, SCLERA_VERSIONS, patch_fits
 from meshfer.mesh import N_LANDMARKS
 
 
@@ -135,7 +135,8 @@ LANDMARKS = fields({
 }, required=("num_faces", "n_jobs", "backend", "chunk_size"))
 NEAR_COPIES = fields({"similarity": number(0, 1), "max_shift_px": integer(0, 8), "mirrored": flag},
                      required=("similarity", "max_shift_px", "mirrored"))
-ROOT = fields({"root": text, "root_env": text, "where_to_get_it": text},
+ROOT = fields({"root": text, "root_env": text, "where_to_get_it": text, "same_photo": text,
+               "agreement": text, "keep_splits_of_annotators": list_of(integer(1), min_length=1)},
               required=("root", "root_env", "where_to_get_it"))
 DATASET = fields({
     "task": one_of("expression", "eyes"), "root": text, "root_env": text, "where_to_get_it": text,
@@ -158,7 +159,9 @@ FEATURES = {
     "aligned_mesh": ALIGNED_MESH,
     "aligned_face": {"crop_px": integer(16, 256), "eye_x": fraction, "eye_y": fraction,
                      "mesh": by_kind({"aligned_mesh": ALIGNED_MESH})},
-    "eyes": {"combine": one_of("per_eye", "mean"), "iris": flag, "blendshapes": flag, "periocular": flag,
+    "eye_shape": {"combine": one_of("per_eye", "mean"), "sclera": one_of(*SCLERA_VERSIONS)},
+    "eyes": {"combine": one_of("per_eye", "mean"), "iris": flag, "sclera": one_of(0, *SCLERA_VERSIONS),
+             "blendshapes": flag, "periocular": flag,
              "patch": nullable(fields({"crop_px": integer(16, 256), "width_px": integer(2), "height_px": integer(2)},
                                       required=("crop_px", "width_px", "height_px")))},
 }
@@ -176,8 +179,8 @@ MODELS = {
             "per_eye_samples": flag, "seed": seed},
     "hgb": {**PCA, "learning_rate": positive, "max_iter": integer(1), "max_leaf_nodes": integer(2),
             "l2_regularization": number(0), "validation_fraction": number(0, 0.5), "class_weight": CLASS_WEIGHT,
-            "seed": seed},
-    "logistic_at": {"alpha": number(0), "max_iter": integer(1), "per_eye_samples": flag, "seed": seed},
+            "per_eye_samples": flag, "seed": seed},
+    "logistic_at": {**PCA, "alpha": number(0), "max_iter": integer(1), "per_eye_samples": flag, "seed": seed},
     "logreg": {**PCA, "C": positive, "max_iter": integer(1), "per_eye_samples": flag, "seed": seed},
     "gnn": {**NETWORK, "conv": one_of("gcn", "gcs"), "channels": list_of(integer(1), min_length=1),
             "pooling": one_of("flatten", "avg", "max"), "l2": number(0)},
