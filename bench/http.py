@@ -53,12 +53,12 @@ def serve_install(rebuild: bool = False) -> dict:
 class Server:
     """`meshfer serve` in a subprocess, ready when its ready line is printed."""
 
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, python: Path = PYTHON):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         # Run from a neutral folder so that the venv's installed meshfer is the one imported, not this checkout.
-        self.process = subprocess.Popen([str(PYTHON), "-m", "meshfer.cli", "serve", "--port", str(self.port), *args],
+        self.process = subprocess.Popen([str(python), "-m", "meshfer.cli", "serve", "--port", str(self.port), *args],
                                         cwd=tempfile.gettempdir(), stderr=subprocess.PIPE, text=True)
         for line in self.process.stderr:
             if "serving on" in line:

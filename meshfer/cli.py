@@ -168,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--models-dir", default=None, help="a pipeline's models/serving folder (default: bundled)")
     serve.add_argument("--num-faces", type=positive_int, default=defaults.num_faces,
                        help="the most faces a request may ask for (default %(default)s)")
+    serve.add_argument("--no-metrics", action="store_true", help="count nothing and serve no /metrics (by default "
+                       "GET /metrics gives Prometheus metrics of all workers, with the token if one is set)")
     serve.set_defaults(handler=run_serve, no_eyes=False, landmarker=None, unsafe_landmarker=False)
 
     web = commands.add_parser("web", help="the web page as a static site that runs on the device")
@@ -649,7 +651,8 @@ def run_webcam(args) -> int:
 def run_serve(args) -> int:
     import importlib.util
 
-    missing = [name for name in ("starlette", "uvicorn", "websockets") if importlib.util.find_spec(name) is None]
+    missing = [name for name in ("starlette", "uvicorn", "websockets", "prometheus_client")
+               if importlib.util.find_spec(name) is None]
     if missing:
         raise UsageError(f"meshfer serve needs {', '.join(missing)}: pip install \"meshfer[serve]\"")
     check_common(args)
@@ -659,7 +662,7 @@ def run_serve(args) -> int:
                                num_faces=args.num_faces, token=args.token,
                                max_upload_bytes=int(args.max_upload_mb * 2**20),
                                max_pixels=int(args.max_megapixels * 1e6), queue=args.queue,
-                               cors_origin=args.cors_origin)
+                               cors_origin=args.cors_origin, metrics=int(not args.no_metrics))
     return serve(settings, args.host, args.port, args.workers)
 
 

@@ -34,6 +34,7 @@ class ServiceSettings:
     max_batch: int = 16  # images in one multipart request
     queue: int = 8  # requests that may wait for the inference thread, per worker
     cors_origin: str = ""
+    metrics: int = 1  # 0: no counting and no /metrics (to measure what counting costs)
 
     def to_env(self) -> dict[str, str]:
         return {f"{SETTINGS_ENV}{k.upper()}": str(v) for k, v in asdict(self).items()}
@@ -85,11 +86,14 @@ def is_loopback(host: str) -> bool:
 def serve(settings: ServiceSettings, host: str = LOOPBACK, port: int = 8000, workers: int = 1) -> int:
     import uvicorn
 
+    from meshfer.service_metrics import make_multiprocess_dir, remove_multiprocess_dir
+
     check_port(host, port)
     if not is_loopback(host) and not settings.token:
         print(f"meshfer: warning: listening on {host} without --token: anyone who can reach it can use it",
               file=sys.stderr)
     ready_dir = tempfile.mkdtemp(prefix="meshfer-ready-")
+    metrics_dir = make_multiprocess_dir() if settings.metrics else ""  # see meshfer/service_metrics.py
     os.environ.update(settings.to_env())
     os.environ[READY_DIR_ENV] = ready_dir
     waiter = threading.Thread(target=_say_when_ready, args=(ready_dir, host, port, workers), daemon=True)
@@ -106,6 +110,8 @@ def serve(settings: ServiceSettings, host: str = LOOPBACK, port: int = 8000, wor
     finally:
         signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(ready_dir, ignore_errors=True)
+        if metrics_dir:
+            remove_multiprocess_dir(metrics_dir)
     print("meshfer: stopped", file=sys.stderr)
     return 0
 

@@ -2,8 +2,9 @@
 
 Routes: ``GET /`` the web page (``/static/*`` its files; ``/device/*`` the models and landmarker its device mode runs
 in the browser: meshfer.device_site), ``GET /healthz``, ``GET /v1/models``, ``POST /v1/predict``
-(one image, or a batch as several multipart ``image`` fields) and ``WS /v1/stream`` (frames in, one JSON message per
-frame out). Schemas: ``meshfer/schemas/api.schema.json``.
+(one image, or a batch as several multipart ``image`` fields; or base64 in JSON: meshfer/json_body.py),
+``WS /v1/stream`` (frames in, one JSON message per frame out), ``GET /metrics`` (Prometheus: meshfer/service_metrics.py)
+and ``GET /openapi.json`` (meshfer/openapi.py). Schemas: ``meshfer/schemas/api.schema.json``.
 
 Safe by construction: the request is the only input (no URL is fetched, no server path read from it); the body is
 limited before it is read whole and an image's pixels from its header before it is decoded; uploads stay in memory;
@@ -33,12 +34,19 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from meshfer import __version__
+from meshfer.json_body import JsonBodyError, json_images
+from meshfer.openapi import openapi_document
 from meshfer.server import READY_DIR_ENV, ServiceSettings
+from meshfer.service_metrics import CountRequests, NoMetrics, service_metrics
 
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).parent / "assets" / "web"
-OPEN_PATHS = ("/", "/healthz")  # reachable without the token (with the page's files: /static/, device mode's /device/)
+# Reachable without the token (with the page's files under /static/ and device mode's under /device/). /metrics is
+# not: it tells how busy the service is and which routes fail, and Prometheus sends a bearer token (its scrape
+# config's `authorization`).
+OPEN_PATHS = ("/", "/healthz", "/openapi.json")
 PREDICT_PARAMS = {"approach", "eyes", "num_faces", "mesh"}
 
 
@@ -59,8 +67,9 @@ class Engine:
     """Holds this process's Recognizer (loaded in the background, so /healthz can say 503 until it is ready) and
     runs every image through one inference thread, with at most ``settings.queue`` requests waiting."""
 
-    def __init__(self, settings: ServiceSettings):
+    def __init__(self, settings: ServiceSettings, metrics: NoMetrics | None = None):
         self.settings = settings
+        self.metrics = metrics or NoMetrics()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="meshfer-inference")
         self._waiting = 0  # requests running or waiting; the event loop's thread alone changes it
         self._variants: dict[tuple[str, bool], Any] = {}
@@ -89,6 +98,7 @@ class Engine:
         self.default_approach = rec.approach
         self._variants[(rec.approach, True)] = rec
         self.recognizer = rec
+        self.metrics.models_loaded(len(self._variants))
         ready_dir = os.environ.get(READY_DIR_ENV)
         if ready_dir and Path(ready_dir).is_dir():
             (Path(ready_dir) / str(os.getpid())).touch()
@@ -108,16 +118,19 @@ class Engine:
         if self._waiting > self.settings.queue:
             raise busy(f"server busy ({self._waiting} requests in progress); retry shortly")
         self._waiting += 1
+        self.metrics.waiting(+1)
         try:
             return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
         finally:
             self._waiting -= 1
+            self.metrics.waiting(-1)
 
     def variant(self, approach: str, eyes: bool):
         """The Recognizer for this request's choices (inference thread only: it may load a model)."""
         key = (approach, eyes)
         if key not in self._variants:
             self._variants[key] = self.recognizer.variant(approach, eyes)
+            self.metrics.models_loaded(len(self._variants))
         return self._variants[key]
 
     def analyse(self, data: bytes, name: str, options: dict) -> dict:
@@ -217,20 +230,29 @@ def multipart_files(body: bytes, content_type: str, field: str = "image") -> lis
 
 
 async def uploaded_images(request: Request, settings: ServiceSettings) -> tuple[list[tuple[str, bytes]], bool]:
-    """The request's images and whether it is a batch (several multipart ``image`` fields)."""
+    """The request's images and whether it is a batch (several multipart ``image`` fields, or a JSON ``images``)."""
     content_type = request.headers.get("content-type", "")
     kind = content_type.split(";")[0].strip().lower()
-    if not (kind.startswith("image/") or kind in ("application/octet-stream", "multipart/form-data")):
-        raise ApiError(415, "send one image as the body (Content-Type: image/...) or as multipart field 'image'")
+    if not (kind.startswith("image/") or kind in ("application/octet-stream", "multipart/form-data",
+                                                  "application/json")):
+        raise ApiError(415, "send one image as the body (Content-Type: image/...), as multipart field 'image', "
+                            "or as base64 in JSON ({\"image\": ...})")
     body = await read_body(request, settings.max_upload_bytes)
-    if kind != "multipart/form-data":
+    if kind == "application/json":
+        try:
+            files, batch = json_images(body)
+        except JsonBodyError as err:
+            raise ApiError(400, str(err)) from None
+    elif kind == "multipart/form-data":
+        files = multipart_files(body, content_type)
+        if not files:
+            raise ApiError(400, "no multipart field named 'image'")
+        batch = len(files) > 1
+    else:
         return [("image", body)], False
-    files = multipart_files(body, content_type)
-    if not files:
-        raise ApiError(400, "no multipart field named 'image'")
     if len(files) > settings.max_batch:
         raise ApiError(413, f"{len(files)} images in one request; the limit is {settings.max_batch}")
-    return files, len(files) > 1
+    return files, batch
 
 
 # --- routes ------------------------------------------------------------------------------------------------------
@@ -241,12 +263,13 @@ async def page(request: Request) -> Response:
 async def healthz(request: Request) -> Response:
     engine: Engine = request.app.state.engine
     if engine.ready:
-        return JSONResponse({"status": "ok"})
-    return JSONResponse({"status": engine.load_error or "loading"}, status_code=503, headers={"Retry-After": "1"})
+        return JSONResponse({"status": "ok", "version": __version__})
+    return JSONResponse({"status": engine.load_error or "loading", "version": __version__}, status_code=503,
+                        headers={"Retry-After": "1"})
 
 
 async def models(request: Request) -> Response:
-    from meshfer.card import read_card
+    from meshfer.card import read_card, sha256_of
     from meshfer.labels import EXPRESSIONS, EYE_STATES
 
     engine: Engine = request.app.state.engine
@@ -255,9 +278,11 @@ async def models(request: Request) -> Response:
     root = engine.recognizer.models_dir
     approaches = []
     for name in engine.approaches:
-        card = read_card(root / name / "card.json")
-        approaches.append({"name": name, "labels": list(card.labels), "metrics": _headline(card.metrics)})
-    return JSONResponse({"default": engine.default_approach, "approaches": approaches,
+        card_path = root / name / "card.json"
+        card = read_card(card_path)
+        approaches.append({"name": name, "labels": list(card.labels), "metrics": _headline(card.metrics),
+                           "card_sha256": sha256_of(card_path), "model_sha256": card.file_sha256 or None})
+    return JSONResponse({"version": __version__, "default": engine.default_approach, "approaches": approaches,
                          "expressions": list(EXPRESSIONS), "eye_states": list(EYE_STATES),
                          "max_faces": engine.settings.num_faces, "max_upload_bytes": engine.settings.max_upload_bytes,
                          "max_pixels": engine.settings.max_pixels, "max_batch": engine.settings.max_batch})
@@ -307,6 +332,15 @@ async def predict(request: Request) -> Response:
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+async def scrape(request: Request) -> Response:
+    body, content_type = request.app.state.engine.metrics.exposition()
+    return Response(body, media_type=content_type)
 
 
 async def stream(ws: WebSocket) -> None:
@@ -365,13 +399,17 @@ class FrameStream:
                 if data is None or len(data) > limit:
                     data = b""  # answered with an error for this frame, the stream goes on
                 if self.newest is not None:
-                    self.dropped += 1
+                    self.drop()
                 self.newest = (self.received, data)
                 self.received += 1
                 self.arrived.set()
         finally:
             self.closed = True
             self.arrived.set()
+
+    def drop(self) -> None:
+        self.dropped += 1
+        self.engine.metrics.frame_dropped()
 
     async def answer(self, frame: int, data: bytes) -> dict:
         from meshfer.imageio import ImageReadError
@@ -385,7 +423,7 @@ class FrameStream:
         except ImageReadError as err:
             return {**head, "error": err.reason}
         except ApiError as err:  # saturated: this frame is dropped, the client sends the next
-            self.dropped += 1
+            self.drop()
             return {**head, "dropped": self.dropped, "error": err.message}
         return {**head, **body, "ms": _ms(started)}
 
@@ -454,22 +492,26 @@ def create_app(settings: ServiceSettings | None = None) -> Starlette:
     from contextlib import asynccontextmanager
 
     settings = settings or ServiceSettings()
-    engine = Engine(settings)
+    metrics = service_metrics(bool(settings.metrics))
+    engine = Engine(settings, metrics)
 
     @asynccontextmanager
     async def lifespan(app):
         engine.start_loading()
         yield
         engine.close()
+        metrics.close()
 
     middleware = [Middleware(AccessAndAuth, settings=settings)]
     if settings.cors_origin:
         middleware.append(Middleware(CORSMiddleware, allow_origins=[settings.cors_origin],
                                      allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"]))
+    middleware.insert(0, Middleware(CountRequests, metrics=metrics))  # outermost: refusals are counted too
     app = Starlette(
         routes=[Route("/", page), Route("/healthz", healthz), Route("/v1/models", models),
                 Route("/v1/predict", predict, methods=["POST"]), WebSocketRoute("/v1/stream", stream),
                 Route("/device/{path:path}", device_file),
+                Route("/openapi.json", openapi), *([Route("/metrics", scrape)] if metrics.enabled else []),
                 Mount("/static", StaticFiles(directory=WEB_DIR), name="static")],
         middleware=middleware,
         exception_handlers={ApiError: on_api_error, HTTPException: on_http_error, Exception: on_unexpected},

@@ -19,6 +19,7 @@ import pytest
 pytest.importorskip("uvicorn", reason="needs the [serve] extra: pip install 'meshfer[serve]'")
 from websockets.sync.client import connect  # noqa: E402
 
+from meshfer import __version__  # noqa: E402
 from tests.conftest import FIXTURES, ROOT  # noqa: E402
 
 TOKEN = "t0ken-for-tests"
@@ -91,7 +92,7 @@ def server():
 
 def test_it_says_one_line_when_ready_and_binds_to_localhost_only(server):
     assert server.wait_ready() == f"meshfer: serving on http://127.0.0.1:{server.port} (2 workers)"
-    assert request(f"{server.url}/healthz", token=None)[:2] == (200, {"status": "ok"})
+    assert request(f"{server.url}/healthz", token=None)[:2] == (200, {"status": "ok", "version": __version__})
     assert listening_addresses(server.port) == ["127.0.0.1"]
 
 
