@@ -24,6 +24,7 @@ ERRORS = {
     "400": "a bad query parameter or JSON body (the message names it)",
     "401": "missing or wrong token (send `Authorization: Bearer TOKEN`)",
     "413": "body, image count or pixels over the server's limits",
+    "404": "no such file (device mode's files are served by name only)",
     "415": "not a readable image, or a content type the route does not take",
     "503": "the models are still loading, or too many requests wait (see Retry-After)",
     "default": "404 unknown path, 405 wrong method, 500 internal error (logged on the server, never a traceback)",
@@ -85,6 +86,11 @@ def paths(schemas: dict[str, dict]) -> dict[str, dict]:
             "summary": "the web page's files (nothing outside them)", "security": [],
             "parameters": [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {"200": {"description": "the file"}, **_errors()}}},
+        "/device/{path}": {"get": {
+            "summary": "device mode's files by name (meshfer.device_site): models/index.json, the model files, the "
+                       "landmarker; nothing else", "security": [],
+            "parameters": [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "the file"}, **_errors("404", "503")}}},
         "/healthz": {"get": {"summary": "whether this worker's models are loaded", "security": [],
                              "responses": {"200": _json("health", "ready"),
                                            "503": _json("health", "still loading, or why the models failed"),
