@@ -2,14 +2,15 @@
 
 - steady-state images per second, start-up apart: each command on the first 1,000 and the first 10,000 files
   (sorted by path); rate = 9,000 / (T(10,000) - T(1,000)), start-up = T(1,000) - 1,000 / rate.
-- peak memory (VmHWM) of the client process and of each worker process at 1,000, 10,000 and all 35,887 files:
+- peak memory (VmHWM) of the client process and of each worker process at 1,000, 10,000 and all the files:
   flat for the Dask path (rows go to Parquet parts as they come), growing for -j 2 (its rows stay in memory until
   the end). Polled from /proc every 0.2 s; a peak never goes down, so the last reading is the peak up to then.
 - what the scheduler costs per task: 2,000 empty tasks through a local:2 cluster, seconds per task.
 - on paper: throughput with W workers ~ min(W x per-worker rate, chunk size / scheduler cost per task).
 
-Each command writes what it is made for: -j 2 one CSV at the end, --dask a Parquet dataset. Inputs are folders of
-links to the dataset's files. Run: nice -n 10 python -m bench.batch  (writes bench/results/batch.json; needs
+Each command writes what it is made for: -j 2 one CSV at the end, --dask a Parquet dataset. With -j 2 the client
+is one of the two processes that predict; with --dask it only plans and watches (local:2 runs the scheduler in it).
+Inputs are folders of links to the dataset's files (train and test, sorted by path). Run: nice -n 10 python -m bench.batch  (writes bench/results/batch.json; needs
 data/raw/fer2013: `make data`)
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, write_result
+from bench.common import RESULTS, ROOT, write_result
 
 SIZES = (1000, 10000, 35887)
 POLL_S = 0.2
@@ -85,7 +86,7 @@ def timed(command: list[str]) -> dict:
     if process.returncode not in (0, 1):
         sys.exit(f"bench.batch: {' '.join(command[:6])} ... failed ({process.returncode}): {err[-2000:]}")
     client = peaks.pop(process.pid, (0.0, ""))[0]
-    workers = sorted(round(mib, 1) for mib, cmd in peaks.values() if "python" in cmd)
+    workers = sorted(round(mib, 1) for mib, cmd in peaks.values() if "python" in cmd and "resource_tracker" not in cmd)
     return {"seconds": round(seconds, 2), "client_peak_mib": round(client, 1), "worker_peak_mib": workers}
 
 
@@ -111,12 +112,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--note", default="", help="e.g. what else ran on the machine meanwhile")
+    parser.add_argument("--summary-only", action="store_true", help="only the summary of the runs in "
+                        "bench/results/batch.json (e.g. of a run cut short) and the scheduler's cost")
     args = parser.parse_args()
     files = fer_files()
     sizes = sorted({min(n, len(files)) for n in args.sizes})
     runs: dict[str, dict] = {}
     result = {"what": __doc__.split("\n\n")[0], "command": "nice -n 10 python -m bench.batch", "note": args.note,
               "files": len(files), "runs": runs}
+    if args.summary_only:
+        earlier = json.loads((RESULTS / "batch.json").read_text())
+        result, runs = earlier, earlier["runs"]
+        sizes = []
     with tempfile.TemporaryDirectory(prefix="meshfer-bench-batch-") as tmp:
         for n in sizes:
             folder = linked_folder(files[:n], Path(tmp) / f"in{n}")

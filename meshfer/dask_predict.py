@@ -23,7 +23,6 @@ import hashlib
 import itertools
 import json
 import logging
-import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable
@@ -382,23 +381,18 @@ def predict_on_dask(address: str, given_paths: list[str], settings: dict, smooth
         say(f"{outcome.inputs} inputs: {outcome.skipped} in {output} already, {outcome.inputs - outcome.skipped} "
             f"to predict in {len(todo)} tasks")
     tables: dict[int, pd.DataFrame] = {}
-    with dask_client(address) as client, \
-            tqdm(total=len(inputs), initial=outcome.skipped, desc="files", unit="file",
-                 disable=_no_bar(progress, len(inputs))) as bar:
-        plugin = f"meshfer-recognizer-{key}"
-        client.register_plugin(RecognizerPlugin(settings), name=plugin)
-        window = max(16, IN_FLIGHT_PER_THREAD * sum(client.nthreads().values()))
-        for index, task, result in _run(client, todo, window, plugin, smoothing, columns, output):
-            bar.update(len(task.inputs))
-            if isinstance(result, KilledWorker):
-                outcome.lost.append(task)
-            elif output is None:
-                tables[index] = result
-                outcome.failures += unreadable(result)
-            else:
-                outcome.failures += result
-        with contextlib.suppress(Exception):  # a worker gone meanwhile must not fail a finished run
-            client.unregister_worker_plugin(plugin)
+    if todo:
+        with tqdm(total=len(inputs), initial=outcome.skipped, desc="files", unit="file",
+                  disable=_no_bar(progress, len(inputs))) as bar:
+            for index, task, result in _on_cluster(address, todo, settings, key, smoothing, columns, output):
+                bar.update(len(task.inputs))
+                if isinstance(result, KilledWorker):
+                    outcome.lost.append(task)
+                elif output is None:
+                    tables[index] = result
+                    outcome.failures += unreadable(result)
+                else:
+                    outcome.failures += result
     outcome.failures += problems
     if dataset is not None:
         if not problem_rows.empty:
@@ -409,6 +403,17 @@ def predict_on_dask(address: str, given_paths: list[str], settings: dict, smooth
     else:
         outcome.table = _in_order([tables[i] for i in sorted(tables)] + [problem_rows], inputs, given_paths)
     return outcome
+
+
+def _on_cluster(address: str, tasks: list[Task], settings: dict, key: str, *args):
+    """(index, task, result or KilledWorker) as the cluster finishes the tasks, each worker with a Recognizer."""
+    with dask_client(address) as client:
+        plugin = f"meshfer-recognizer-{key}"
+        client.register_plugin(RecognizerPlugin(settings), name=plugin)
+        window = max(16, IN_FLIGHT_PER_THREAD * sum(client.nthreads().values()))
+        yield from _run(client, tasks, window, plugin, *args)
+        with contextlib.suppress(Exception):  # a worker gone meanwhile must not fail a finished run
+            client.unregister_worker_plugin(plugin)
 
 
 def _run(client, tasks: list[Task], window: int, plugin: str, *args) -> Iterable[tuple[int, Task, object]]:
