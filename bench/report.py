@@ -156,6 +156,13 @@ def batch_table() -> str:
                      f"`-j 2` {_num(local['images_per_second'], 1)} images/s, `--dask local:2` "
                      f"{_num(dask['images_per_second'], 1)} images/s: {_num(steady['dask_over_local'], 2)}x; "
                      f"start-up {_num(local['start_up_seconds'], 0)} s and {_num(dask['start_up_seconds'], 0)} s.")
+    if len(dask_runs := bench["runs"].get("dask_local2", {})) > 1:
+        first, last = (dask_runs[k] for k in (min(dask_runs, key=int), max(dask_runs, key=int)))
+        lines.append(f"- `--dask` memory from {int(min(dask_runs, key=int)):,} to {int(max(dask_runs, key=int)):,} "
+                     f"files: client {_num(first['client_peak_mib'], 0)} -> {_num(last['client_peak_mib'], 0)} MiB "
+                     f"(local:2 runs the scheduler in it), workers "
+                     f"{_num(max(first['worker_peak_mib']), 0)} -> {_num(max(last['worker_peak_mib']), 0)} MiB: rows "
+                     "leave as Parquet parts, where `-j 2` keeps every row until the end.")
     if paper := bench.get("on_paper"):
         by_workers = ", ".join(f"{w}: {n:,}" for w, n in paper["images_per_second_by_workers"].items())
         lines.append(f"- On paper: a task costs the scheduler and client {bench['scheduler']['ms_per_task']} ms "
