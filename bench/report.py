@@ -136,6 +136,47 @@ def eyes_table() -> str:
     return "\n".join(rows)
 
 
+def batch_table() -> str:
+    """`meshfer predict -j 2` beside `--dask local:2` (bench.batch): steady rates, start-up, peak memory by size."""
+    bench = _load(RESULTS / "batch.json")
+    if not bench.get("runs"):
+        return "(run `python -m bench.batch`)"
+    names = {"local_j2": "`predict -j 2` (one CSV)", "dask_local2": "`predict --dask local:2` (Parquet)"}
+    rows = ["| same FER-2013 files, same run | files | wall seconds | client peak MiB | worker peaks MiB |",
+            "|---|---|---|---|---|"]
+    for name, by_size in bench["runs"].items():
+        for size, run in by_size.items():
+            rows.append(f"| {names[name]} | {int(size):,} | {_num(run['seconds'], 0)} | "
+                        f"{_num(run['client_peak_mib'], 0)} | {', '.join(_num(m, 0) for m in run['worker_peak_mib'])} |")
+    lines = ["\n".join(rows), ""]
+    steady = bench.get("steady_state", {})
+    if "dask_over_local" in steady:
+        local, dask = steady["local_j2"], steady["dask_local2"]
+        lines.append(f"- Steady state (the 9,000 files between the two runs of each command, start-up apart): "
+                     f"`-j 2` {_num(local['images_per_second'], 1)} images/s, `--dask local:2` "
+                     f"{_num(dask['images_per_second'], 1)} images/s: {_num(steady['dask_over_local'], 2)}x; "
+                     f"start-up {_num(local['start_up_seconds'], 0)} s and {_num(dask['start_up_seconds'], 0)} s.")
+    if len(dask_runs := bench["runs"].get("dask_local2", {})) > 1:
+        first, last = (dask_runs[k] for k in (min(dask_runs, key=int), max(dask_runs, key=int)))
+        lines.append(f"- `--dask` memory from {int(min(dask_runs, key=int)):,} to {int(max(dask_runs, key=int)):,} "
+                     f"files: client {_num(first['client_peak_mib'], 0)} -> {_num(last['client_peak_mib'], 0)} MiB "
+                     f"(local:2 runs the scheduler in it), workers "
+                     f"{_num(max(first['worker_peak_mib']), 0)} -> {_num(max(last['worker_peak_mib']), 0)} MiB: rows "
+                     "leave as Parquet parts, where `-j 2` keeps every row until the end.")
+    if paper := bench.get("on_paper"):
+        by_workers = ", ".join(f"{w}: {n:,}" for w, n in paper["images_per_second_by_workers"].items())
+        lines.append(f"- On paper: a task costs the scheduler and client {bench['scheduler']['ms_per_task']} ms "
+                     f"(empty tasks on local:2), so with chunks of {paper['chunk_size']} images they can feed "
+                     f"~{paper['scheduler_ceiling_images_per_second']:,} images/s, "
+                     f"~{paper['workers_where_the_scheduler_would_limit']:,} workers at this machine's "
+                     f"{_num(paper['per_worker_images_per_second'], 1)} images/s per worker; images/s by workers: "
+                     f"{by_workers} (more with a larger --chunk-size; the shared file system's reads not counted).")
+    if bench.get("note"):
+        lines.append(f"- {bench['note'][0].upper()}{bench['note'][1:]}.")
+    lines.append(f"- `{bench['command']}` ({bench['files']:,} FER-2013 files; machine in `bench/results/batch.json`).")
+    return "\n".join(lines)
+
+
 def _replace(text: str, name: str, block: str) -> str:
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     return re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{block}\n{end}", text, flags=re.S)
@@ -147,6 +188,7 @@ def main() -> None:
     text = _replace(text, "speed", speed_table())
     text = _replace(text, "robustness", robustness_table())
     text = _replace(text, "eyes", eyes_table())
+    text = _replace(text, "batch", batch_table())
     readme.write_text(text)
     print(results_table())
     print(speed_table())

@@ -1,11 +1,12 @@
 """`make bench`: every benchmark in turn (about an hour on 2 cores, after `dvc repro`), then the README tables."""
-from bench import (cnn_flip, distil_mesh, eyes_cnn, eyes_compare, eyes_data, eyes_models, eyes_split, eyes_tune,
-                   landmark_only, landmarks, mirror_tta, peer_fer, predict, report, robustness, timeline)
+from bench import (batch, cnn_flip, distil_mesh, eyes_cnn, eyes_compare, eyes_data, eyes_models, eyes_split,
+                   eyes_tune, landmark_only, landmarks, mirror_tta, peer_fer, predict, report, robustness, timeline)
 
 
 def main() -> None:
     landmarks.main()
     predict.main()
+    batch.main()
     timeline.main()
     eyes_models.main()
     eyes_data.main()

@@ -2,7 +2,8 @@
 
 Arguments and paths are checked before anything slow is imported or loaded, so a mistake costs a fraction of a
 second; every problem is one line on stderr (`meshfer: ...`). Exit codes: 0 all inputs read, 1 some input gave
-nothing (missing, unreadable, empty folder), 2 nothing could run (bad arguments, bad model).
+nothing (missing, unreadable, empty folder), 2 nothing could run (bad arguments, bad model), 3 (--dask) some inputs
+are missing from the output because Dask gave up on them.
 """
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from pathlib import Path
 
 import meshfer
 from meshfer.labels import EXPRESSION_FOLDER_ALIASES, EXPRESSIONS, check_aliases
+from meshfer.predict_inputs import gather_inputs, in_input_order, video_table
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
+EXIT_INCOMPLETE = 3  # --dask: Dask gave up on some inputs (KilledWorker); --resume runs only those
 FORMATS = ("table", "json", "csv")
-SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".txt": "table"}
+SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".txt": "table", ".parquet": "parquet"}
 MAX_MEGAPIXELS = 120.0  # meshfer.imageio.MAX_PIXELS (not imported here: --help stays fast)
 
 
@@ -125,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "workers (-1: one per core; default 1). Each worker needs about a second to start")
     predict.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                          help="progress bar on stderr (default: for many images or frames, on a terminal)")
+    cluster = predict.add_argument_group("on a Dask cluster (needs meshfer[dask]; README: Predict on a cluster)")
+    cluster.add_argument("--dask", metavar="ADDRESS", help="share the files between a Dask cluster's workers: a "
+                         "scheduler's address (tcp://host:8786; every worker must see the same paths) or local:N "
+                         "(N worker processes on this machine). -o OUT.parquet writes a Parquet dataset, part by part")
+    cluster.add_argument("--resume", action="store_true", help="with --dask -o OUT.parquet: keep the parts OUT has "
+                         "(same paths, sizes and modification times, same settings) and predict the rest")
+    cluster.add_argument("--chunk-size", type=positive_int, default=32, help="with --dask: images per task, on "
+                         "average (default 32; a video is always one task)")
     predict.set_defaults(format=None, handler=run_predict)
 
     evaluate = commands.add_parser("evaluate", parents=[common], help="score on a labelled folder",
@@ -201,7 +212,8 @@ def check_common(args) -> None:
             raise UsageError(f"--approach {args.approach}: unknown; available: {', '.join(known)}")
 
 
-def check_output(path: str, what: str = "-o") -> None:
+def check_output(path: str, what: str = "-o", folder: bool = False) -> None:
+    """``path`` can be written: a file, or with ``folder`` a folder (a Parquet dataset) made there."""
     if path == "-":
         return
     parent = Path(path).resolve().parent
@@ -209,8 +221,9 @@ def check_output(path: str, what: str = "-o") -> None:
         raise UsageError(f"{what} {path}: the folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise UsageError(f"{what} {path}: the folder {parent} is not writable")
-    if Path(path).is_dir():
-        raise UsageError(f"{what} {path}: is a folder, not a file")
+    if Path(path).exists() and Path(path).is_dir() != folder:
+        kinds = ("folder", "file") if folder else ("file", "folder")
+        raise UsageError(f"{what} {path}: is a {kinds[1]}, not a {kinds[0]}")
 
 
 def output_format(args) -> str:
@@ -225,25 +238,31 @@ def output_format(args) -> str:
     return "table"
 
 
+def recognizer_settings(args) -> dict:
+    """The Recognizer's arguments the command line gives."""
+    return dict(approach=args.approach, models_dir=args.models_dir, eyes=not args.no_eyes, num_faces=args.num_faces,
+                landmarker_model=args.landmarker, unsafe_landmarker=args.unsafe_landmarker,
+                max_megapixels=getattr(args, "max_megapixels", MAX_MEGAPIXELS))
+
+
 def _recognizer(args):
     from meshfer.recognizer import Recognizer
 
-    return Recognizer(approach=args.approach, models_dir=args.models_dir, eyes=not args.no_eyes,
-                      num_faces=args.num_faces, landmarker_model=args.landmarker,
-                      unsafe_landmarker=args.unsafe_landmarker,
-                      max_megapixels=getattr(args, "max_megapixels", MAX_MEGAPIXELS))
+    return Recognizer(**recognizer_settings(args))
 
 
 # --- predict ---------------------------------------------------------------------------------------------------
 def run_predict(args) -> int:
     fmt = output_format(args)
+    if args.dask is not None or fmt == "parquet" or args.resume:
+        return run_predict_on_dask(args, fmt)
     if args.jobs == 0 or args.jobs < -1:
         raise UsageError(f"--jobs {args.jobs}: -j counts processes, this one included: give 1 or more, or -1 for "
                          "one per core")
     check_common(args)
     for option in ("output", "summary"):
         check_output(getattr(args, option) or "-", f"--{option}")
-    images, videos, problems = gather_inputs(args.paths)
+    images, videos, problems = gather_inputs(args.paths, _say)
     if (args.plot or args.summary) and not videos:
         raise UsageError("--plot and --summary describe videos, and no video was given")
     if args.plot and len(videos) > 1 and Path(args.plot).suffix and not Path(args.plot).is_dir():
@@ -279,56 +298,60 @@ def run_predict(args) -> int:
     return EXIT_SOME_FAILED if len(unreadable) else EXIT_OK
 
 
-def gather_inputs(given_paths: list[str]) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
-    """The images and videos named or found in folders, and (input, why it gives nothing) for the rest: each of
-    those gets a row in the output. Special files (a FIFO, a device) go with the images, whose reading refuses
-    them at once, so that they get a row too; other files that are neither are listed on stderr."""
-    from meshfer.imageio import folder_contents, is_video_path
+def run_predict_on_dask(args, fmt: str) -> int:
+    import importlib.util
 
-    images, videos, problems = [], [], []
-    for given in given_paths:
-        path = Path(given)
-        if not path.exists():
-            problems.append((given, "no such file or folder"))
-        elif path.is_dir():
-            contents = folder_contents(path)
-            special = [p for p in contents.skipped if not p.is_file()]
-            other = [p for p in contents.skipped if p.is_file()]
-            images += contents.images + special
-            videos += contents.videos
-            if other:
-                names = ", ".join(p.name for p in other[:3]) + (", ..." if len(other) > 3 else "")
-                _say(f"{given}: skipped {len(other)} file(s) that are neither images nor videos ({names})")
-            if not contents.images and not contents.videos:
-                problems.append((given, "no images or videos in this folder"))
-        elif is_video_path(path):
-            videos.append(path)
-        else:
-            images.append(path)
-    return images, videos, problems
+    from meshfer.dask_cluster import INSTALL_HINT, check_address
+
+    if args.dask is None:
+        raise UsageError("Parquet output and --resume need --dask ADDRESS (local:N for this machine's cores)")
+    try:
+        check_address(args.dask)
+    except ValueError as err:
+        raise UsageError(f"--dask {err}") from None
+    missing = [name for name in ("distributed", "pyarrow", "fsspec") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"--dask needs {', '.join(missing)}: {INSTALL_HINT}")
+    if args.resume and fmt != "parquet":
+        raise UsageError("--resume completes a Parquet dataset: give -o OUT.parquet")
+    unsupported = [f"--{name}" for name in ("annotate", "plot", "summary") if getattr(args, name)]
+    if args.jobs != 1:
+        unsupported.append("--jobs (the cluster's workers do the work)")
+    if unsupported:
+        raise UsageError(f"--dask does not take {', '.join(unsupported)}")
+    check_common(args)
+    if "://" not in args.output:
+        check_output(args.output, folder=fmt == "parquet")
+    from meshfer.dask_predict import predict_on_dask
+
+    if "MESHFER_LOG" not in os.environ:  # Dask logs a cluster's every step at INFO (set when it is imported)
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+
+    outcome = predict_on_dask(args.dask, args.paths, recognizer_settings(args), args.smoothing,
+                              args.output if fmt == "parquet" else None, resume=args.resume,
+                              chunk_size=args.chunk_size, progress=args.progress, say=_say)
+    if outcome.table is not None:
+        write_table(outcome.table, fmt, args.output)
+    for path, error in outcome.failures:
+        _say(f"{path}: {error}")
+    if outcome.lost:
+        files = [item.path for task in outcome.lost for item in task.inputs]
+        _say(f"Dask gave up on {len(outcome.lost)} task(s) whose workers died each time they ran them "
+             f"(KilledWorker): their {len(files)} file(s) are not in the output (first: {files[0]}); run again"
+             + (" with --resume to predict only those" if fmt == "parquet" else ""))
+        return EXIT_INCOMPLETE
+    return EXIT_SOME_FAILED if outcome.failures else EXIT_OK
 
 
 def predict_one_video(recognizer, video: Path, args, taken: set[Path]):
-    """The video's table; an unreadable one gives a row saying why."""
-    import pandas as pd
-
-    from meshfer.imageio import ImageReadError
-
+    """The video's table, drawn when --annotate asks."""
     writer = VideoAnnotator(video, Path(args.annotate), [Path(p) for p in args.paths], taken) if args.annotate \
         else None
     try:
-        table = recognizer.predict_video(video, smoothing=args.smoothing, progress=args.progress,
-                                         return_mesh=writer is not None,
-                                         on_frame=writer.write if writer else None)
-    except ImageReadError as err:
-        table = pd.DataFrame({"error": [err.reason]})
+        return video_table(recognizer, video, str(video), args.smoothing, args.progress, writer)
     finally:
         if writer:
             writer.close()
-    if table.empty:
-        table = pd.DataFrame({"error": ["no frames could be read"]})
-    table.insert(0, "path", str(video))
-    return table
 
 
 PLOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".pdf")
@@ -352,21 +375,6 @@ def summarize_video(table, video: Path, args, several: bool) -> dict:
     if args.plot:
         plot_timeline(table, plot_target(args.plot, video, several), title=video.name, rules=rules)
     return video_summary(table, rules)
-
-
-def in_input_order(table, given_paths: list[str]):
-    """Rows in the order their inputs were given (images, videos and missing inputs are gathered apart)."""
-    import numpy as np
-
-    givens = [Path(given) for given in given_paths]
-
-    def position(path: str) -> int:
-        path = Path(path)
-        return next((i for i, given in enumerate(givens) if path == given or given in path.parents), len(givens))
-
-    positions = {path: position(path) for path in table["path"].unique()}
-    order = np.argsort(table["path"].map(positions).to_numpy(), kind="stable")
-    return table.iloc[order].reset_index(drop=True)
 
 
 def combine(tables: list):

@@ -275,9 +275,10 @@ class Recognizer:
         parts = [part for index in sorted(done) for part in done[index]]
         return _frame(parts, ["path", *self.columns, *(MESH_COLUMNS if return_mesh else []), "error"])
 
-    def _file_columns(self, path: Path, return_mesh: bool) -> dict[str, Any]:
+    def _file_columns(self, path: Path | str, return_mesh: bool, read=None) -> dict[str, Any]:
+        """One image's column dicts, ``path`` as given; ``read()``, if given, decodes it (e.g. from a URL)."""
         try:
-            faces = self._analyse(self._rgb(path))
+            faces = self._analyse(read() if read is not None else self._rgb(path))
         except ImageReadError as err:
             return {"path": [str(path)], "error": [err.reason]}
         if not faces.meshes:

@@ -14,11 +14,16 @@ TRAINING = PACKAGE / "training"
 # Import names of what only `pip install "meshfer[train]"` brings (onnxruntime, serving's runtime, is not onnx).
 TRAINING_STACK = {"sklearn", "tensorflow", "keras", "tf_keras", "spektral", "mord", "skops", "dvc", "dvclive", "scipy",
                   "yaml", "onnx", "skl2onnx", "tf2onnx", "albumentations", "joblib", "dask", "pyarrow"}
+# What `pip install "meshfer[dask]"` brings (`meshfer predict --dask`): only these serving modules may import it.
+DASK_EXTRA = {"dask", "distributed", "pyarrow", "fsspec"}
+DASK_MODULES = {"dask_cluster", "dask_predict"}
 
 
 def forbidden_imports(path: Path) -> list[str]:
+    allowed = DASK_EXTRA if path.parent == PACKAGE and path.stem in DASK_MODULES else set()
     return sorted(m for m in imported_modules(path)
-                  if m == "meshfer.training" or m.startswith("meshfer.training.") or m.split(".")[0] in TRAINING_STACK)
+                  if m == "meshfer.training" or m.startswith("meshfer.training.")
+                  or m.split(".")[0] in (TRAINING_STACK | DASK_EXTRA) - allowed)
 
 
 SERVING_FILES = sorted(p for p in PACKAGE.rglob("*.py") if TRAINING not in p.parents)
@@ -40,6 +45,14 @@ def test_a_lazy_import_is_caught(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("def f():\n    from sklearn.svm import SVC\n    import meshfer.training.export\n")
     assert forbidden_imports(sample) == ["meshfer.training.export", "sklearn.svm", "sklearn.svm.SVC"]
+
+
+def test_only_the_dask_modules_may_import_the_dask_extra(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("import distributed\nimport pyarrow.parquet\n")
+    assert forbidden_imports(sample) == ["distributed", "pyarrow.parquet"]
+    assert "distributed" in imported_modules(PACKAGE / "dask_predict.py")
+    assert forbidden_imports(PACKAGE / "dask_predict.py") == []
 
 
 def test_training_modules_live_in_the_training_folder():

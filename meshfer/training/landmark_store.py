@@ -8,6 +8,7 @@ runs left in the cache.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -172,30 +173,17 @@ def _chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-class _backend:
-    """joblib backend by name; 'dask' starts a local cluster unless a scheduler address is given."""
+@contextlib.contextmanager
+def _backend(name: str, n_jobs: int, scheduler_address: str | None):
+    """(joblib backend, n_jobs) by name; 'dask' starts a local cluster unless a scheduler address is given."""
+    if name != "dask":
+        yield name, n_jobs
+        return
+    from meshfer.dask_cluster import LOCAL_PREFIX, dask_client
 
-    def __init__(self, name: str, n_jobs: int, scheduler_address: str | None):
-        self.name, self.n_jobs, self.address, self.client = name, n_jobs, scheduler_address, None
-
-    def __enter__(self):
-        if self.name != "dask":
-            return self.name, self.n_jobs
-        from dask.distributed import Client, LocalCluster
-
-        if self.address:
-            self.client = Client(self.address)
-        else:
-            workers = os.cpu_count() if self.n_jobs in (-1, None) else self.n_jobs
-            self.client = Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True))
-        return "dask", -1
-
-    def __exit__(self, *exc):
-        if self.client is not None:
-            cluster = self.client.cluster
-            self.client.close()
-            if cluster is not None and not self.address:
-                cluster.close()
+    workers = os.cpu_count() if n_jobs in (-1, None) else n_jobs
+    with dask_client(scheduler_address or f"{LOCAL_PREFIX}{workers}"):
+        yield "dask", -1
 
 
 def _assemble(index: pd.DataFrame, where: dict[str, tuple[Path, int]]) -> LandmarkTable:
