@@ -15,7 +15,7 @@ from tests.conftest import ROOT, run_ok
 
 
 @pytest.fixture(scope="module")
-def project(pipeline_project, tmp_path_factory):
+def quick_run(pipeline_project, tmp_path_factory):
     """A copy of the quick project with the quick run committed, as a user has it after `dvc exp apply quick`
     and a commit."""
     source, env, _ = pipeline_project
@@ -24,6 +24,13 @@ def project(pipeline_project, tmp_path_factory):
     run_ok(["git", "add", "-A"], dest, env)
     run_ok(["git", "commit", "-qm", "the quick run"], dest, env)
     return dest, env
+
+
+@pytest.fixture
+def project(quick_run):
+    """The committed quick run, put back as it was after each test, whether the test passed or not."""
+    yield quick_run
+    reset(quick_run)
 
 
 def dvc(project, *args, check=True, timeout=900):
@@ -64,7 +71,6 @@ def test_a_shared_looking_key_changes_only_the_approach_it_names(project):
     assert params["mesh_hgb"]["features"]["dims"] == params["aligned_cnn"]["features"]["mesh"]["dims"] == 2
     card = json.loads((project[0] / "models" / "serving" / "mesh_svm" / "card.json").read_text())
     assert card["model_params"]["pca_columns"] == 478 * 3  # follows from the features, set nowhere else
-    reset(project)
 
 
 def test_the_crop_size_sets_the_network_input(project):
@@ -72,7 +78,6 @@ def test_the_crop_size_sets_the_network_input(project):
     assert {"features@aligned_cnn", "train@aligned_cnn"} <= stages_run(out), out
     card = json.loads((project[0] / "models" / "serving" / "aligned_cnn" / "card.json").read_text())
     assert card["model_params"]["image_size"] == 40 and card["feature_params"]["crop_px"] == 40
-    reset(project)
 
 
 @pytest.mark.parametrize("setting, message", [
@@ -87,7 +92,6 @@ def test_a_wrong_value_stops_the_first_stage_with_one_line(project, setting, mes
     lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "params.yaml:" in line]
     assert lines and message in lines[0] and "Traceback" not in proc.stdout + proc.stderr, proc
     assert stages_run(proc.stdout) <= {"locate@fer", "locate@eyes"}  # nothing slow started
-    reset(project)
 
 
 def readme_command(title: str) -> list[str]:
@@ -116,7 +120,6 @@ def test_a_queued_sweep_runs_and_reads_in_one_screen(project):
     side_by_side = dvc(project, *readme_command("All approaches side by side")).stdout
     assert max(map(len, side_by_side.splitlines())) <= 160 and "metrics/aligned_cnn.json" in side_by_side
     dvc(project, "queue", "stop", check=False)
-    reset(project)
 
 
 def test_a_missing_dataset_says_where_to_get_it_and_removes_nothing(project):
@@ -131,7 +134,6 @@ def test_a_missing_dataset_says_where_to_get_it_and_removes_nothing(project):
     assert proc.returncode != 0 and "locate@eyes: no dataset at data/raw/eyes" in text, text
     assert "make data" in text and "MESHFER_EYES_DATA" in text and "Traceback" not in text
     assert (dest / "data" / "eyes" / "prepared" / "manifest.parquet").is_file()
-    reset(project)
 
 
 def test_an_interrupted_experiment_changes_nothing_later(project):

@@ -97,29 +97,32 @@ def test_dask_backend_matches_default(manifest, reference, tmp_path):
 
 
 def test_killed_run_resumes_to_identical_output(manifest, reference, tmp_path):
-    """A real interruption: the pass runs in a child process that is killed once some chunks are written."""
+    """A real interruption: the pass runs in a child process that is killed (SIGKILL, no clean-up) right after it
+    has written its second chunk: a known point, not a moment on a timer."""
     import signal
     import subprocess
     import sys
-    import time
 
     manifest.to_parquet(tmp_path / "manifest.parquet")
     out = tmp_path / "out"
     code = (
+        "import os, signal\n"
         "import pandas as pd\n"
-        "from meshfer.training.landmark_store import run_landmark_pass\n"
+        "from meshfer.training import landmark_store\n"
         "from meshfer.landmarker import DetectConfig\n"
-        f"run_landmark_pass(pd.read_parquet({str(tmp_path / 'manifest.parquet')!r}), {str(out)!r}, "
+        "save, saved = landmark_store._save_part, []\n"
+        "def save_then_die(*args):\n"
+        "    save(*args)\n"
+        "    saved.append(1)\n"
+        "    if len(saved) == 2:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "landmark_store._save_part = save_then_die\n"
+        f"landmark_store.run_landmark_pass(pd.read_parquet({str(tmp_path / 'manifest.parquet')!r}), {str(out)!r}, "
         "DetectConfig(num_faces=1), n_jobs=1, chunk_size=2)\n"
     )
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(tmp_path.glob("out_cache/*/*.npz"))) < 2:
-        time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    written = len(list(tmp_path.glob("out_cache/*/*.npz")))
-    assert 2 <= written < 11, written  # killed mid-way: some chunks done, not all
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert len(list(tmp_path.glob("out_cache/*/*.npz"))) == 2 and not out.exists()  # killed mid-way
     run_landmark_pass(manifest, out, CONFIG, n_jobs=1, chunk_size=2)
     resumed = load_landmarks(out)
     pd.testing.assert_frame_equal(resumed.index, reference.index)

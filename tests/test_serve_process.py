@@ -158,7 +158,10 @@ def test_the_stream_over_a_real_websocket(server):
 
 def test_one_log_line_per_request_and_never_a_traceback(server):
     request(f"{server.url}/v1/predict", b"hello", "text/plain")
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30  # the line is written after the answer: wait for it, not for a fixed time
+    while not any(line.startswith("meshfer: POST /v1/predict 415 ") for line in server.lines):
+        assert time.monotonic() < deadline, server.lines
+        time.sleep(0.05)
     assert any(line.startswith("meshfer: POST /v1/predict 415 ") and line.endswith(" ms") for line in server.lines)
     assert not any("Traceback" in line or "hello" in line for line in server.lines)
 

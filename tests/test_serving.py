@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,10 @@ def test_the_wheel_serves_in_a_clean_venv_without_the_training_extra(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
                     str(ROOT)], check=True, capture_output=True, timeout=600)
     wheel = next(wheels.glob("meshfer-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:  # the models ship, their test fingerprints do not
+        names = archive.namelist()
+    shipped = [n for n in names if n.startswith("meshfer/assets/models/")]
+    assert "meshfer/assets/models/aligned_cnn/model.onnx" in shipped and not [n for n in shipped if "fingerprint" in n]
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], capture_output=True, text=True,
                          timeout=1200)

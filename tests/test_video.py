@@ -78,3 +78,14 @@ def test_a_clip_of_dataset_faces_gives_its_expressions_over_time(fer_root, tmp_p
     assert {r["error"] for r in records if 50 <= r["frame"] < 75} == {"no face found"}
     facts = json.loads(summary.read_text())[str(clip)]
     assert facts["face_found_share"] >= 0.7 and Image.open(plot).size[0] > 800
+    # Each face's second says that face's expression: the one the Recognizer gives the face as a still picture,
+    # for most of its frames; and the expressions change as the faces do.
+    from meshfer import Recognizer
+
+    with Recognizer(eyes=False) as recognizer:
+        stills = [recognizer.predict(face)["expression"].iloc[0] for face in faces]
+    segments = [range(0, 25), range(25, 50), range(75, 100)]
+    for still, frames in zip(stills, segments):
+        said = pd.Series([r["expression"] for r in records if r["frame"] in frames and r["error"] == ""])
+        assert len(said) >= 20 and (said == still).mean() >= 0.6, (still, said.value_counts().to_dict())
+    assert len(set(stills)) >= 2, stills

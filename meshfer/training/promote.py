@@ -20,6 +20,7 @@ from meshfer.card import CARD_FILE
 from meshfer.runtime import SERVING_FILE
 from meshfer.scores import validation_accuracy
 from meshfer.training.config import PARAMS_FILE, bundle_dir, load_params, write_json
+from meshfer.training.fingerprint import FINGERPRINT_JSON
 
 PACKAGE_MODELS = Path("meshfer") / "assets" / "models"
 LOCK_FILE = "dvc.lock"
@@ -53,9 +54,9 @@ def check_up_to_date() -> None:
 
 def promote(bundled: list[str], source: Path = bundle_dir(), dest: Path = PACKAGE_MODELS) -> str:
     """Replace the package's models with the run's; returns the default approach written to serving.json."""
-    missing = [a for a in bundled if not (source / a / CARD_FILE).is_file()]
+    missing = [a for a in bundled if not all((source / a / name).is_file() for name in (CARD_FILE, FINGERPRINT_JSON))]
     if missing:
-        raise PromoteError(f"{source} lacks {', '.join(missing)}: run `dvc repro` first")
+        raise PromoteError(f"{source} lacks {', '.join(missing)} (a card and its fingerprint): run `dvc repro` first")
     cards = {a: json.loads((source / a / CARD_FILE).read_text()) for a in bundled}
     validation = {a: validation_accuracy(c["metrics"]) for a, c in cards.items() if c.get("task") == "expression"}
     if not validation:
