@@ -5,6 +5,14 @@ MediaPipe imports TensorFlow, when it is installed, only for doc decorators
 (``mediapipe.tasks.python.core.optional_dependencies``): 4 s and hundreds of MB per process. Before the first
 MediaPipe import, this registers the no-op stand-in MediaPipe uses itself when TensorFlow is absent. Where
 TensorFlow is already loaded, nothing changes.
+
+MediaPipe's wheel also posts usage statistics to ``https://play.googleapis.com/log`` from a thread of its native
+library (``mediapipe::tasks::core::logging::google_internal::CurlClient`` over a libcurl linked into
+``libmediapipe.so``). Neither the Tasks API (``BaseOptions``) nor an environment variable turns that off: the open
+source ``CreateTasksLogger`` returns a no-op logger, the published wheel's build does not. Its libcurl does honour
+``https_proxy``, so before MediaPipe loads this process's ``https_proxy`` names a SOCKS proxy on a Unix socket
+that cannot exist: the post fails at once, without a DNS lookup or a packet. meshfer itself fetches nothing, so
+nothing else in the process needs that variable (child processes inherit it).
 """
 from __future__ import annotations
 
@@ -15,6 +23,13 @@ import tempfile
 import types
 
 _DOCS_MODULE = "mediapipe.tasks.python.core.optional_dependencies"
+# /dev/null is a file, so nothing can ever be listening at a path below it; socks5h: curl would let the proxy
+# resolve the name, so it never looks it up itself
+NOWHERE_PROXY = "socks5h://localhost/dev/null/meshfer-sends-nothing"
+
+
+def _keep_mediapipe_offline() -> None:
+    os.environ["https_proxy"] = NOWHERE_PROXY
 
 
 def _skip_docgen_tensorflow_import() -> None:
@@ -27,6 +42,7 @@ def _skip_docgen_tensorflow_import() -> None:
 
 def mediapipe():
     """The ``mediapipe`` package."""
+    _keep_mediapipe_offline()
     _skip_docgen_tensorflow_import()
     import mediapipe as mp
 
@@ -35,6 +51,7 @@ def mediapipe():
 
 def vision():
     """``mediapipe.tasks.python.vision``: the Tasks API (FaceLandmarker, RunningMode, connections)."""
+    _keep_mediapipe_offline()
     _skip_docgen_tensorflow_import()
     from mediapipe.tasks.python import vision as tasks_vision
 
