@@ -19,6 +19,7 @@ from pathlib import Path
 LOOPBACK = "127.0.0.1"
 SETTINGS_ENV = "MESHFER_SERVE_"  # worker processes get their settings from the environment, one variable per field
 READY_DIR_ENV = "MESHFER_SERVE_READY_DIR"  # each worker leaves a file there once its models are loaded
+TOKEN_ENV = "MESHFER_TOKEN"  # the token's better way in: a --token shows in the process list
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class ServiceSettings:
     max_batch: int = 16  # images in one multipart request
     queue: int = 8  # requests that may wait for the inference thread, per worker
     cors_origin: str = ""
+    host: str = LOOPBACK  # the address listened on: with localhost's names, the only Host a request may name
+    read_timeout: float = 30.0  # seconds an upload may go without sending a byte before it gets 408
+    max_connections: int = 64  # requests and streams open at once per worker; more get 503
 
     def to_env(self) -> dict[str, str]:
         return {f"{SETTINGS_ENV}{k.upper()}": str(v) for k, v in asdict(self).items()}
@@ -44,7 +48,7 @@ class ServiceSettings:
         for f in fields(cls):
             raw = environ.get(f"{SETTINGS_ENV}{f.name.upper()}")
             if raw is not None:
-                values[f.name] = int(raw) if f.type in ("int", int) else raw
+                values[f.name] = {"int": int, "float": float}.get(str(f.type), str)(raw)
         return cls(**values)
 
 
@@ -82,9 +86,10 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def serve(settings: ServiceSettings, host: str = LOOPBACK, port: int = 8000, workers: int = 1) -> int:
+def serve(settings: ServiceSettings, port: int = 8000, workers: int = 1) -> int:
     import uvicorn
 
+    host = settings.host
     check_port(host, port)
     if not is_loopback(host) and not settings.token:
         print(f"meshfer: warning: listening on {host} without --token: anyone who can reach it can use it",
@@ -99,8 +104,9 @@ def serve(settings: ServiceSettings, host: str = LOOPBACK, port: int = 8000, wor
         uvicorn.run("meshfer.service:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_config=log_config(), access_log=False, server_header=False,
                     ws_max_size=settings.max_upload_bytes, timeout_graceful_shutdown=5,
-                    # a backstop on open connections; requests beyond the inference queue get our own JSON 503
-                    limit_concurrency=max(64, 8 * (settings.queue + 1) * workers))
+                    # a backstop on open connections, idle keep-alive ones too; meshfer.guard's own cap on open
+                    # requests answers first, in JSON and logged
+                    limit_concurrency=2 * settings.max_connections + 16)
     except (KeyboardInterrupt, Stopped):  # uvicorn has shut down already, then raised the signal it caught again
         pass
     finally:

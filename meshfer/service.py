@@ -32,6 +32,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from meshfer.guard import Guard
 from meshfer.server import READY_DIR_ENV, ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -169,17 +170,26 @@ def _flag(query, name: str, default: bool) -> bool:
     raise ApiError(400, f"{name} must be true or false, not {raw!r}")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     """The whole body, refused with 413 as soon as it is known to exceed ``limit`` (from Content-Length before
-    anything is read, else while it streams in)."""
+    anything is read, else while it streams in), and with 408 when the client sends nothing for ``timeout``
+    seconds (a stalled upload would hold its connection and buffer for ever)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise ApiError(400, "bad Content-Length")
         if int(declared) > limit:
             raise ApiError(413, f"body too large ({int(declared) / 2**20:.1f} MiB, limit {limit / 2**20:g} MiB)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    chunks, size, stream = [], 0, request.stream()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(stream), timeout)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            log.warning("upload stalled: nothing for %g s after %d bytes; cut off", timeout, size)
+            raise ApiError(408, f"the upload stalled (nothing received for {timeout:g} s)",
+                           {"Connection": "close"}) from None
         size += len(chunk)
         if size > limit:
             raise ApiError(413, f"body too large (over the {limit / 2**20:g} MiB limit)")
@@ -221,7 +231,7 @@ async def uploaded_images(request: Request, settings: ServiceSettings) -> tuple[
     kind = content_type.split(";")[0].strip().lower()
     if not (kind.startswith("image/") or kind in ("application/octet-stream", "multipart/form-data")):
         raise ApiError(415, "send one image as the body (Content-Type: image/...) or as multipart field 'image'")
-    body = await read_body(request, settings.max_upload_bytes)
+    body = await read_body(request, settings.max_upload_bytes, settings.read_timeout)
     if kind != "multipart/form-data":
         return [("image", body)], False
     files = multipart_files(body, content_type)
@@ -304,10 +314,27 @@ async def stream(ws: WebSocket) -> None:
             raise busy(engine.load_error or "the models are still loading")
         options = parse_options({k: v for k, v in ws.query_params.items() if k != "token"}, engine)
     except ApiError as err:
+        log.info("WS /v1/stream refused %d: %s", err.status, err.message)
         await ws.send_json({"error": err.message, "status": err.status})
-        await ws.close(code=1008)
+        await ws.close(code=close_code(err.status), reason=close_reason(err.message))
         return
-    await FrameStream(ws, engine, options).run()
+    session, started = FrameStream(ws, engine, options), time.perf_counter()
+    log.info("WS /v1/stream opened")
+    try:
+        await session.run()
+    finally:
+        log.info("WS /v1/stream closed: %d frames, %d dropped, %.1f s", session.received, session.dropped,
+                 time.perf_counter() - started)
+
+
+def close_code(status: int) -> int:
+    """The WebSocket close code for a refusal: 1013 "try again later" when busy, else 1008 "policy violation"."""
+    return 1013 if status == 503 else 1008
+
+
+def close_reason(message: str) -> str:
+    """A close frame's reason holds 123 bytes at most (RFC 6455): the message, cut on a character if longer."""
+    return message.encode()[:123].decode(errors="ignore")
 
 
 class FrameStream:
@@ -445,7 +472,7 @@ def create_app(settings: ServiceSettings | None = None) -> Starlette:
         yield
         engine.close()
 
-    middleware = [Middleware(AccessAndAuth, settings=settings)]
+    middleware = [Middleware(Guard, settings=settings), Middleware(AccessAndAuth, settings=settings)]
     if settings.cors_origin:
         middleware.append(Middleware(CORSMiddleware, allow_origins=[settings.cors_origin],
                                      allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"]))
