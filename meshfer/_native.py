@@ -10,13 +10,17 @@ MediaPipe's wheel also posts usage statistics to ``https://play.googleapis.com/l
 library (``mediapipe::tasks::core::logging::google_internal::CurlClient`` over a libcurl linked into
 ``libmediapipe.so``). Neither the Tasks API (``BaseOptions``) nor an environment variable turns that off: the open
 source ``CreateTasksLogger`` returns a no-op logger, the published wheel's build does not. Its libcurl does honour
-``https_proxy``, so before MediaPipe loads this process's ``https_proxy`` names a SOCKS proxy on a Unix socket
-that cannot exist: the post fails at once, without a DNS lookup or a packet. meshfer itself fetches nothing, so
-nothing else in the process needs that variable (child processes inherit it).
+``https_proxy``, so before MediaPipe loads, the C environment's ``https_proxy`` names a SOCKS proxy on a Unix
+socket that cannot exist: the post fails at once, without a DNS lookup or a packet. It is set with libc's
+``setenv``, not through ``os.environ``: Python's own HTTP clients (urllib, requests, websockets) read
+``os.environ``, a copy taken when the interpreter started, so an application that embeds meshfer keeps its own
+proxy settings; only native code and child processes started without an ``env`` of their own see the change.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import sys
 import tempfile
@@ -28,8 +32,12 @@ _DOCS_MODULE = "mediapipe.tasks.python.core.optional_dependencies"
 NOWHERE_PROXY = "socks5h://localhost/dev/null/meshfer-sends-nothing"
 
 
+@functools.cache  # once per process, before MediaPipe's logging thread starts reading the environment
 def _keep_mediapipe_offline() -> None:
-    os.environ["https_proxy"] = NOWHERE_PROXY
+    if os.name == "posix":
+        ctypes.CDLL(None).setenv(b"https_proxy", NOWHERE_PROXY.encode(), 1)
+    else:  # no libc setenv to call: the variable goes through os.environ instead
+        os.environ["https_proxy"] = NOWHERE_PROXY
 
 
 def _skip_docgen_tensorflow_import() -> None:
