@@ -33,11 +33,15 @@ class ServiceSettings:
     max_upload_bytes: int = 10 << 20
     max_pixels: int = 40_000_000
     max_batch: int = 16  # images in one multipart request
-    queue: int = 8  # requests that may wait for the inference thread, per worker
+    # requests that may wait for the inference thread, per worker, besides the one it runs: 16 keep-alive clients
+    # get no 503 (bench/http.py's queue_choice; 8 refused most of theirs), and their uploads are bounded with it
+    queue: int = 16
     cors_origin: str = ""
     host: str = LOOPBACK  # the address listened on: with localhost's names, the only Host a request may name
     read_timeout: float = 30.0  # seconds an upload may go without sending a byte before it gets 408
-    max_connections: int = 64  # requests and streams open at once per worker; more get 503
+    # requests and streams open at once per worker; more get 503. Each holds at most two uploads' worth, so with
+    # the upload and pixel limits a worker's worst case stays under 2 GiB (bench/http.py's memory_bound)
+    max_connections: int = 32
 
     def to_env(self) -> dict[str, str]:
         return {f"{SETTINGS_ENV}{k.upper()}": str(v) for k, v in asdict(self).items()}
@@ -103,7 +107,7 @@ def serve(settings: ServiceSettings, port: int = 8000, workers: int = 1) -> int:
     try:
         uvicorn.run("meshfer.service:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_config=log_config(), access_log=False, server_header=False,
-                    ws_max_size=settings.max_upload_bytes, timeout_graceful_shutdown=5,
+                    ws_max_size=settings.max_upload_bytes, ws_max_queue=2, timeout_graceful_shutdown=5,
                     # a backstop on open connections, idle keep-alive ones too; meshfer.guard's own cap on open
                     # requests answers first, in JSON and logged
                     limit_concurrency=2 * settings.max_connections + 16)

@@ -13,6 +13,7 @@ with ``Retry-After``. Needs ``pip install "meshfer[serve]"``; the plain install 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import os
@@ -101,17 +102,29 @@ class Engine:
         if self.recognizer is not None:
             self.recognizer.close()
 
-    async def run(self, work, *args):
-        """``work(*args)`` on the inference thread; 503 when the models are not loaded yet or too many wait."""
+    @contextlib.contextmanager
+    def place(self):
+        """A place among the requests in progress, or 503 at once when the models are not loaded yet or too many
+        are. An upload takes its place before its body is read, so the queue bounds the bodies held in memory too
+        (at most ``queue + 1`` per worker, each within the upload limit)."""
         if not self.ready:
             raise busy(self.load_error or "the models are still loading")
         if self._waiting > self.settings.queue:
             raise busy(f"server busy ({self._waiting} requests in progress); retry shortly")
         self._waiting += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
+            yield
         finally:
             self._waiting -= 1
+
+    async def infer(self, work, *args):
+        """``work(*args)`` on the inference thread (the caller holds a place)."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
+
+    async def run(self, work, *args):
+        """``work(*args)`` on the inference thread, in a place of its own."""
+        with self.place():
+            return await self.infer(work, *args)
 
     def variant(self, approach: str, eyes: bool):
         """The Recognizer for this request's choices (inference thread only: it may load a model)."""
@@ -283,14 +296,19 @@ async def predict(request: Request) -> Response:
     if not engine.ready:
         raise busy(engine.load_error or "the models are still loading")
     options = parse_options(request.query_params, engine)
+    with engine.place():
+        return await answer_upload(request, engine, options, started)
+
+
+async def answer_upload(request: Request, engine: Engine, options: dict, started: float) -> Response:
     images, batch = await uploaded_images(request, engine.settings)
     if batch:
-        results = await engine.run(engine.analyse_many, images, options)
+        results = await engine.infer(engine.analyse_many, images, options)
         return JSONResponse({"approach": options["approach"], "results": results, "ms": _ms(started)})
     from meshfer.imageio import ImageReadError, ImageTooLargeError
 
     try:
-        body = await engine.run(engine.analyse, images[0][1], images[0][0], options)
+        body = await engine.infer(engine.analyse, images[0][1], images[0][0], options)
     except ImageTooLargeError as err:
         raise ApiError(413, err.reason) from None
     except ImageReadError as err:

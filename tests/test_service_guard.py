@@ -140,3 +140,28 @@ def test_more_open_requests_than_the_cap_get_503_at_once():
         stack.open = 1
         assert client.get("/healthz").status_code in (200, 503)  # served (503 only while the models load)
         assert "too many" not in client.get("/healthz").text
+
+
+def test_an_upload_beyond_the_queue_is_refused_before_its_body_is_read():
+    """The queue holds a place from before the body is read: a worker keeps at most queue + 1 uploads in memory,
+    and the rest are answered 503 at once, their bodies never read."""
+    app = create_app(ServiceSettings(queue=2))
+    engine = app.state.engine
+    engine.recognizer, engine.approaches, engine.default_approach = object(), ["a"], "a"  # ready, not loaded
+    engine._waiting = 3  # queue + 1 in progress
+    reads, sent = [], []
+
+    async def receive():
+        reads.append(1)
+        return {"type": "http.request", "body": HAPPY, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/predict", "query_string": b"", "scheme": "http",
+             "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 5000), "root_path": "", "http_version": "1.1",
+             "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"image/jpeg"),
+                         (b"content-length", str(len(HAPPY)).encode())]}
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 503 and (b"retry-after", b"1") in sent[0]["headers"]
+    assert reads == []
