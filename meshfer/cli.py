@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Serve the models over HTTP: the web page at /, the API under /v1/ "
                                 "(README: Serve over HTTP). Ctrl-C or SIGTERM stops it.")
     serve.add_argument("--host", default=LOOPBACK, help=f"address to listen on (default {LOOPBACK}: this machine "
-                       "only; 0.0.0.0 for every interface, then set --token)")
+                       "only; 0.0.0.0 for every interface, then set a token)")
     serve.add_argument("--port", type=port_number, default=8000, help="default 8000")
     serve.add_argument("--workers", type=positive_int, default=1, help="processes, each with its own models and "
                        "one inference thread (default 1; one per core for throughput)")

@@ -96,8 +96,8 @@ def serve(settings: ServiceSettings, port: int = 8000, workers: int = 1) -> int:
     host = settings.host
     check_port(host, port)
     if not is_loopback(host) and not settings.token:
-        print(f"meshfer: warning: listening on {host} without --token: anyone who can reach it can use it",
-              file=sys.stderr)
+        print(f"meshfer: warning: listening on {host} without a token ({TOKEN_ENV}): anyone who can reach it can "
+              "use it", file=sys.stderr)
     ready_dir = tempfile.mkdtemp(prefix="meshfer-ready-")
     os.environ.update(settings.to_env())
     os.environ[READY_DIR_ENV] = ready_dir
