@@ -10,7 +10,7 @@ MediaPipe's wheel also posts usage statistics to ``https://play.googleapis.com/l
 library (``mediapipe::tasks::core::logging::google_internal::CurlClient`` over a libcurl linked into
 ``libmediapipe.so``). Neither the Tasks API (``BaseOptions``) nor an environment variable turns that off: the open
 source ``CreateTasksLogger`` returns a no-op logger, the published wheel's build does not. Its libcurl does honour
-``https_proxy``, so before MediaPipe loads, the C environment's ``https_proxy`` names a SOCKS proxy on a Unix
+``https_proxy``, so before MediaPipe loads in a meshfer command, the C environment's ``https_proxy`` names a SOCKS proxy on a Unix
 socket that cannot exist: the post fails at once, without a DNS lookup or a packet. It is set with libc's
 ``setenv``, not through ``os.environ``: Python's own HTTP clients (urllib, requests, websockets) read
 ``os.environ``, a copy taken when the interpreter started, so an application that embeds meshfer keeps its own
@@ -33,7 +33,10 @@ NOWHERE_PROXY = "socks5h://localhost/dev/null/meshfer-sends-nothing"
 
 
 @functools.cache  # once per process, before MediaPipe's logging thread starts reading the environment
-def _keep_mediapipe_offline() -> None:
+def keep_mediapipe_offline() -> None:
+    """Called by meshfer's own entry points (the command line, a `meshfer serve` worker) before MediaPipe loads.
+    Not by the library on import: a child process started without an ``env`` of its own inherits the C
+    environment, and a program embedding meshfer may start pip or curl, which would then find no way out."""
     if os.name == "posix":
         ctypes.CDLL(None).setenv(b"https_proxy", NOWHERE_PROXY.encode(), 1)
     else:  # no libc setenv to call: the variable goes through os.environ instead
@@ -50,7 +53,6 @@ def _skip_docgen_tensorflow_import() -> None:
 
 def mediapipe():
     """The ``mediapipe`` package."""
-    _keep_mediapipe_offline()
     _skip_docgen_tensorflow_import()
     import mediapipe as mp
 
@@ -59,7 +61,6 @@ def mediapipe():
 
 def vision():
     """``mediapipe.tasks.python.vision``: the Tasks API (FaceLandmarker, RunningMode, connections)."""
-    _keep_mediapipe_offline()
     _skip_docgen_tensorflow_import()
     from mediapipe.tasks.python import vision as tasks_vision
 

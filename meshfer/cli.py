@@ -696,6 +696,9 @@ def return_freed_memory_to_the_system() -> None:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("MESHFER_LOG", "WARNING"), format="meshfer: %(message)s")
     args = build_parser().parse_args(argv)
+    from meshfer._native import keep_mediapipe_offline
+
+    keep_mediapipe_offline()
     return_freed_memory_to_the_system()
     try:
         return args.handler(args)

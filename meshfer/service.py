@@ -509,5 +509,8 @@ def app_from_env() -> Starlette:
     """The app a ``meshfer serve`` worker process runs (uvicorn's factory): settings from the environment."""
     from meshfer.cli import return_freed_memory_to_the_system
 
+    from meshfer._native import keep_mediapipe_offline
+
     return_freed_memory_to_the_system()
+    keep_mediapipe_offline()
     return create_app(ServiceSettings.from_env())
