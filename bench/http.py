@@ -1,11 +1,13 @@
 """`meshfer serve` under load: throughput and latency with 1, 4 and 16 concurrent clients on FER-2013 crops and on
-photos, against `meshfer predict -j 2` on the same files; memory after 500 and after 5,000 requests; overload.
+photos, against `meshfer predict -j 2` on the same files; memory after 500 and after 5,000 requests; the default
+queue against a shorter one with 16 and 20 keep-alive clients; overload. Every server runs on the default
+settings (`meshfer serve --workers N`) unless the result names another.
 
 The server and `meshfer predict` run from a clean venv with this checkout's wheel and its [serve] extra (no
 TensorFlow there: `import mediapipe` would import it and weigh on the memory figures). The clients are threads of
 this process, each with its own keep-alive connection, posting each image as the raw body (what an app does); they
 share the machine's cores with the server, as a load generator on the same box does.
-Run: `python -m bench.http` (about 6 minutes on 2 cores, plus a minute for the venv) -> bench/results/http.json.
+Run: `python -m bench.http` (about 8 minutes on 2 cores, plus a minute for the venv) -> bench/results/http.json.
 """
 from __future__ import annotations
 
@@ -93,6 +95,7 @@ def _rss_kib(pid: int) -> int:
 def load(port: int, bodies: list[bytes], clients: int, requests: int) -> dict:
     """``requests`` posts shared among ``clients`` threads, each image in turn: throughput, latency, statuses."""
     latencies, statuses, lock = [], Counter(), threading.Lock()
+    refusals = []  # the latencies of the 503s alone: a refusal must come at once, not after a wait
     next_index = iter(range(requests))
 
     def client():
@@ -110,6 +113,8 @@ def load(port: int, bodies: list[bytes], clients: int, requests: int) -> dict:
             with lock:
                 latencies.append(time.perf_counter() - start)
                 statuses[status] += 1
+                if status == 503:
+                    refusals.append(latencies[-1])
         connection.close()
 
     start = time.perf_counter()
@@ -117,19 +122,21 @@ def load(port: int, bodies: list[bytes], clients: int, requests: int) -> dict:
         for _ in range(clients):
             pool.submit(client)
     seconds = time.perf_counter() - start
-    latencies.sort()
-
-    def pct(q: float) -> float:
-        return round(1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1)
-
+    refused = {"refused_p95_ms": _percentile(refusals, 0.95)} if refusals else {}
     return {"clients": clients, "requests": requests, "seconds": round(seconds, 2),
-            "requests_per_second": round(requests / seconds, 1), "p50_ms": pct(0.5), "p95_ms": pct(0.95),
-            "p99_ms": pct(0.99), "statuses": {str(k): v for k, v in sorted(statuses.items(), key=str)},
-            "errors": sum(v for k, v in statuses.items() if k != 200)}
+            "requests_per_second": round(requests / seconds, 1), "p50_ms": _percentile(latencies, 0.5),
+            "p95_ms": _percentile(latencies, 0.95), "p99_ms": _percentile(latencies, 0.99),
+            "statuses": {str(k): v for k, v in sorted(statuses.items(), key=str)},
+            "errors": sum(v for k, v in statuses.items() if k != 200), **refused}
+
+
+def _percentile(seconds: list[float], q: float) -> float:
+    ordered = sorted(seconds)
+    return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
 def concurrency(files: dict[str, list[Path]], workers: int, requests: int) -> dict:
-    server = Server("--workers", str(workers), "--queue", "32")
+    server = Server("--workers", str(workers))
     try:
         out = {}
         for kind, paths in files.items():
@@ -148,7 +155,7 @@ def against_predict(paths: list[Path]) -> dict:
     subprocess.run([str(PYTHON), "-m", "meshfer.cli", "predict", "--json", "-o", os.devnull, "-j", "2",
                     *map(str, paths)], check=True, capture_output=True, cwd=tempfile.gettempdir())
     predict_rate = len(paths) / (time.perf_counter() - start)
-    server = Server("--workers", "2", "--queue", "32")
+    server = Server("--workers", "2")
     try:
         served = load(server.port, [p.read_bytes() for p in paths], 16, len(paths))
     finally:
@@ -160,7 +167,7 @@ def against_predict(paths: list[Path]) -> dict:
 
 def memory(paths: list[Path], total: int = 5000, first: int = 500) -> dict:
     """Resident memory of a one-worker server after ``first`` and after ``total`` requests (4 clients)."""
-    server = Server("--workers", "1", "--queue", "32")
+    server = Server("--workers", "1")
     try:
         bodies = [p.read_bytes() for p in paths]
         load(server.port, bodies, 4, first)
@@ -171,6 +178,38 @@ def memory(paths: list[Path], total: int = 5000, first: int = 500) -> dict:
         server.stop()
     return {f"rss_mib_after_{first}": after_first, f"rss_mib_after_{total}": after_total,
             "growth": round(after_total / after_first - 1, 3), "errors": run["errors"]}
+
+
+def queue_choice(paths: list[Path], requests: int) -> dict:
+    """The default queue against the old one (8) on one worker: 16 keep-alive clients, the crowd the default is
+    chosen for, must get no 503; 20 are more than it takes."""
+    from meshfer.server import ServiceSettings
+
+    out = {"default_queue": ServiceSettings().queue}
+    bodies = [p.read_bytes() for p in paths]
+    for queue in sorted({8, ServiceSettings().queue}):
+        server = Server("--workers", "1", "--queue", str(queue))
+        try:
+            load(server.port, bodies, 2, 20)
+            out[f"queue_{queue}"] = [load(server.port, bodies, clients, requests) for clients in (16, 20)]
+        finally:
+            server.stop()
+    return out
+
+
+def memory_bound() -> dict:
+    """The most one worker can hold on the default settings, from its limits: every open request or stream holds
+    at most two copies of an upload (the body and its multipart part, or a stream's newest frame and the one being
+    read), the one multipart body being split a transient two more, and the one image being decoded its pixels
+    three times over (Pillow's 4 bytes a pixel, its EXIF-turned copy, the RGB array at 3)."""
+    from meshfer.server import ServiceSettings
+
+    s = ServiceSettings()
+    uploads = (2 * s.max_connections + 2) * s.max_upload_bytes
+    decode = (4 + 4 + 3) * s.max_pixels
+    return {"max_connections": s.max_connections, "queue": s.queue, "max_upload_mib": s.max_upload_bytes / 2**20,
+            "max_megapixels": s.max_pixels / 1e6, "uploads_mib": round(uploads / 2**20),
+            "decode_mib": round(decode / 2**20), "bound_mib_before_models": round((uploads + decode) / 2**20)}
 
 
 def overload(paths: list[Path], clients: int = 64, requests: int = 1500) -> dict:
@@ -203,6 +242,8 @@ def main() -> None:
         "two_workers": concurrency({"fer_crops": crops, "photos": photos}, 2, args.requests),
         "against_predict_j2": against_predict([*crops, *photos]),
         "memory": memory(crops),
+        "memory_bound": memory_bound(),
+        "queue_choice": queue_choice(crops, args.requests),
         "overload": overload(crops),
     }
     write_result("http", result)

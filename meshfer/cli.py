@@ -41,6 +41,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def web_origin(text: str) -> str:
+    """A browser origin: scheme://host[:port], nothing after (a browser's Origin header never has a path); "" for
+    none."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    extra = parts.path or parts.query or parts.fragment
+    if text and (parts.scheme not in ("http", "https") or not parts.netloc or extra):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an origin like https://app.example.com "
+                                         "(scheme and host, an optional port, no path)")
+    return text
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -154,27 +167,34 @@ def build_parser() -> argparse.ArgumentParser:
     webcam.add_argument("--smoothing", type=positive_int, default=5, help="average probabilities over N frames")
     webcam.set_defaults(handler=run_webcam)
 
-    from meshfer.server import LOOPBACK, ServiceSettings  # stdlib only: the web stack is imported by `serve` itself
+    # stdlib only: the web stack is imported by `serve` itself
+    from meshfer.server import LOOPBACK, TOKEN_ENV, ServiceSettings
 
     defaults = ServiceSettings()
     serve = commands.add_parser("serve", help="HTTP API and web page (needs meshfer[serve])",
                                 description="Serve the models over HTTP: the web page at /, the API under /v1/ "
                                 "(README: Serve over HTTP). Ctrl-C or SIGTERM stops it.")
     serve.add_argument("--host", default=LOOPBACK, help=f"address to listen on (default {LOOPBACK}: this machine "
-                       "only; 0.0.0.0 for every interface, then set --token)")
+                       "only; 0.0.0.0 for every interface, then set a token)")
     serve.add_argument("--port", type=port_number, default=8000, help="default 8000")
     serve.add_argument("--workers", type=positive_int, default=1, help="processes, each with its own models and "
                        "one inference thread (default 1; one per core for throughput)")
-    serve.add_argument("--token", default=os.environ.get("MESHFER_TOKEN", ""), help="require `Authorization: "
-                       "Bearer TOKEN` on the API (default: $MESHFER_TOKEN; none when unset)")
+    serve.add_argument("--token", default=os.environ.get(TOKEN_ENV, ""), help="require `Authorization: Bearer "
+                       f"TOKEN` on the API (default: ${TOKEN_ENV}, the better way: a --token shows in `ps`; none "
+                       "when unset)")
     serve.add_argument("--max-upload-mb", type=positive_float, default=defaults.max_upload_bytes / 2**20,
                        help="largest request body (default %(default)g MiB)")
     serve.add_argument("--max-megapixels", type=positive_float, default=defaults.max_pixels / 1e6,
                        help="largest image, checked from its header before decoding (default %(default)g MP)")
     serve.add_argument("--queue", type=positive_int, default=defaults.queue, help="requests that may wait per "
                        "worker; more get 503 with Retry-After (default %(default)s)")
-    serve.add_argument("--cors-origin", default="", metavar="URL", help="allow browser pages from this origin "
-                       "(e.g. https://app.example.com) to call the API; none by default")
+    serve.add_argument("--cors-origin", type=web_origin, default="", metavar="URL", help="allow browser pages "
+                       "from this origin (e.g. https://app.example.com) to call the API and stream; only the "
+                       "server's own page by default")
+    serve.add_argument("--read-timeout", type=positive_float, default=defaults.read_timeout, metavar="SECONDS",
+                       help="an upload that sends nothing for this long gets 408 (default %(default)g s)")
+    serve.add_argument("--max-connections", type=positive_int, default=defaults.max_connections, help="requests "
+                       "and streams open at once per worker; more get 503 (default %(default)s)")
     serve.add_argument("--approach", default=None, help="the default expression model (requests may choose another)")
     serve.add_argument("--models-dir", default=None, help="a pipeline's models/serving folder (default: bundled)")
     serve.add_argument("--num-faces", type=positive_int, default=defaults.num_faces,
@@ -664,14 +684,17 @@ def run_serve(args) -> int:
     if missing:
         raise UsageError(f"meshfer serve needs {', '.join(missing)}: pip install \"meshfer[serve]\"")
     check_common(args)
-    from meshfer.server import ServiceSettings, serve
+    from meshfer.server import TOKEN_ENV, ServiceSettings, serve
 
     settings = ServiceSettings(approach=args.approach or "", models_dir=args.models_dir or "",
                                num_faces=args.num_faces, token=args.token,
                                max_upload_bytes=int(args.max_upload_mb * 2**20),
                                max_pixels=int(args.max_megapixels * 1e6), queue=args.queue,
-                               cors_origin=args.cors_origin, metrics=int(not args.no_metrics))
-    return serve(settings, args.host, args.port, args.workers)
+                               cors_origin=args.cors_origin, host=args.host, read_timeout=args.read_timeout,
+                               max_connections=args.max_connections, metrics=int(not args.no_metrics))
+    if args.token and args.token != os.environ.get(TOKEN_ENV):
+        _say(f"warning: a --token is visible to every user of this machine (ps); set {TOKEN_ENV} instead")
+    return serve(settings, args.port, args.workers)
 
 
 def _say(message: str) -> None:
@@ -711,6 +734,9 @@ def run_web_export(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("MESHFER_LOG", "WARNING"), format="meshfer: %(message)s")
     args = build_parser().parse_args(argv)
+    from meshfer._native import keep_mediapipe_offline
+
+    keep_mediapipe_offline()
     return_freed_memory_to_the_system()
     try:
         return args.handler(args)

@@ -2,9 +2,10 @@
 videos in folders, including labelled ``<root>/<label>/`` folders."""
 from __future__ import annotations
 
+import contextlib
 import io
 import os
-import warnings
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,25 +143,51 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS)
 
 def _decode(source, name: Any, max_pixels: int) -> np.ndarray:
     try:
-        with warnings.catch_warnings():
-            # Our own limit is the one that counts; Pillow's bomb warning would only be noise on the user's terminal.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(source) as img:  # reads the header only
-                if img.width * img.height > max_pixels:
-                    raise ImageTooLargeError(name, f"image too large ({img.width}x{img.height} = "
-                                                   f"{img.width * img.height / 1e6:.3g} MP, limit "
-                                                   f"{max_pixels / 1e6:.3g} MP)")
-                img.load()
-                return pil_to_rgb(ImageOps.exif_transpose(img))
+        with _header_read_by_our_limit():
+            img = Image.open(source)  # reads the header only
+        with img:
+            if img.width * img.height > max_pixels:
+                raise ImageTooLargeError(name, too_large(img.width, img.height, max_pixels))
+            img.load()
+            return pil_to_rgb(ImageOps.exif_transpose(img))
     except ImageReadError:
         raise
     except UnidentifiedImageError:
         raise ImageReadError(name, "not an image file (unrecognised format)") from None
-    except Image.DecompressionBombError:  # Pillow's own ceiling (twice its MAX_IMAGE_PIXELS), checked at open
-        raise ImageTooLargeError(name, f"image too large (over {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} MP, "
-                                       f"limit {max_pixels / 1e6:.3g} MP)") from None
-    except (OSError, SyntaxError, ValueError) as err:
+    except Image.DecompressionBombError as err:  # a later frame's own size, checked by Pillow when it is read
+        raise ImageTooLargeError(name, f"image too large ({err})") from None
+    except ValueError as err:
+        if TEXT_LIMIT_NAMES & set(str(err).replace(">", " ").split()):
+            raise ImageReadError(name, "PNG text metadata too large to read safely (over Pillow's limit on text "
+                                       "chunks); the image is refused, its pixels unread") from None
         raise ImageReadError(name, f"corrupt or truncated image ({err})") from None
+    except (OSError, SyntaxError) as err:
+        raise ImageReadError(name, f"corrupt or truncated image ({err})") from None
+
+
+def too_large(width: int, height: int, max_pixels: int) -> str:
+    return f"image too large ({width}x{height} = {width * height / 1e6:.3g} MP, limit {max_pixels / 1e6:.3g} MP)"
+
+
+# Pillow's ValueErrors for a PNG whose text chunks hold more than it reads (MAX_TEXT_CHUNK: 1 MiB decompressed per
+# chunk; MAX_TEXT_MEMORY: 64 MiB in all): a valid file, refused for what it carries, not corrupt.
+TEXT_LIMIT_NAMES = frozenset({"PngImagePlugin.MAX_TEXT_CHUNK", "MAX_TEXT_MEMORY"})
+_PILLOW_LIMIT = threading.Lock()
+
+
+@contextlib.contextmanager
+def _header_read_by_our_limit():
+    """Pillow's decompression-bomb guard (a module global, checked when a header is opened: an error above twice
+    ``Image.MAX_IMAGE_PIXELS``, a warning above it) handed to meshfer's own limit for one header read: the caller
+    checks the size the header declares against ``max_pixels`` exactly, with the image's own size in the message,
+    whether the limit is below Pillow's default ceiling or above it. Decoding happens after, outside the lock,
+    once that size is known to be within the limit."""
+    with _PILLOW_LIMIT:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def pil_to_rgb(img: Image.Image) -> np.ndarray:

@@ -41,10 +41,19 @@ class InferenceModel:
         return self.session.run([OUTPUT_NAME], {INPUT_NAME: X})[0]
 
 
+def onnxruntime():
+    """The ``onnxruntime`` module, its telemetry events off (``ORT_DISABLE_TELEMETRY``, set by ``import meshfer``,
+    already keeps its uploader and device id from starting; this is the API's own switch on top)."""
+    import onnxruntime as ort
+
+    ort.disable_telemetry_events()
+    return ort
+
+
 def session_options(threads: int = 1):
     """One intra-op thread by default: a batch of one face gains nothing from more, and on a busy or small CPU
     thread start-up and contention cost more than the model itself."""
-    import onnxruntime as ort
+    ort = onnxruntime()
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -66,7 +75,7 @@ def load_model(directory: str | Path, threads: int = 1) -> InferenceModel:
 
 
 def _session(path: Path, sha256: str, threads: int):
-    import onnxruntime as ort
+    ort = onnxruntime()
 
     if path.name != ONNX_FILE or not path.is_file():
         raise ModelLoadError(f"no model file at {path} (this meshfer serves exported ONNX models; "

@@ -19,6 +19,7 @@ from pathlib import Path
 LOOPBACK = "127.0.0.1"
 SETTINGS_ENV = "MESHFER_SERVE_"  # worker processes get their settings from the environment, one variable per field
 READY_DIR_ENV = "MESHFER_SERVE_READY_DIR"  # each worker leaves a file there once its models are loaded
+TOKEN_ENV = "MESHFER_TOKEN"  # the token's better way in: a --token shows in the process list
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,16 @@ class ServiceSettings:
     max_upload_bytes: int = 10 << 20
     max_pixels: int = 40_000_000
     max_batch: int = 16  # images in one multipart request
-    queue: int = 8  # requests that may wait for the inference thread, per worker
+    # requests that may wait for the inference thread, per worker, besides the one it runs: 16 keep-alive clients
+    # get no 503 (bench/http.py's queue_choice; 8 refused most of theirs), and their uploads are bounded with it
+    queue: int = 16
     cors_origin: str = ""
     metrics: int = 1  # 0: no counting and no /metrics (to measure what counting costs)
+    host: str = LOOPBACK  # the address listened on: with localhost's names, the only Host a request may name
+    read_timeout: float = 30.0  # seconds an upload may go without sending a byte before it gets 408
+    # requests and streams open at once per worker; more get 503. Each holds at most two uploads' worth, so with
+    # the upload and pixel limits a worker's worst case stays under 2 GiB (bench/http.py's memory_bound)
+    max_connections: int = 32
 
     def to_env(self) -> dict[str, str]:
         return {f"{SETTINGS_ENV}{k.upper()}": str(v) for k, v in asdict(self).items()}
@@ -45,7 +53,7 @@ class ServiceSettings:
         for f in fields(cls):
             raw = environ.get(f"{SETTINGS_ENV}{f.name.upper()}")
             if raw is not None:
-                values[f.name] = int(raw) if f.type in ("int", int) else raw
+                values[f.name] = {"int": int, "float": float}.get(str(f.type), str)(raw)
         return cls(**values)
 
 
@@ -83,15 +91,15 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def serve(settings: ServiceSettings, host: str = LOOPBACK, port: int = 8000, workers: int = 1) -> int:
+def serve(settings: ServiceSettings, port: int = 8000, workers: int = 1) -> int:
     import uvicorn
 
     from meshfer.service_metrics import make_multiprocess_dir, remove_multiprocess_dir
-
+    host = settings.host
     check_port(host, port)
     if not is_loopback(host) and not settings.token:
-        print(f"meshfer: warning: listening on {host} without --token: anyone who can reach it can use it",
-              file=sys.stderr)
+        print(f"meshfer: warning: listening on {host} without a token ({TOKEN_ENV}): anyone who can reach it can "
+              "use it", file=sys.stderr)
     ready_dir = tempfile.mkdtemp(prefix="meshfer-ready-")
     metrics_dir = make_multiprocess_dir() if settings.metrics else ""  # see meshfer/service_metrics.py
     os.environ.update(settings.to_env())
@@ -102,9 +110,10 @@ def serve(settings: ServiceSettings, host: str = LOOPBACK, port: int = 8000, wor
     try:
         uvicorn.run("meshfer.service:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_config=log_config(), access_log=False, server_header=False,
-                    ws_max_size=settings.max_upload_bytes, timeout_graceful_shutdown=5,
-                    # a backstop on open connections; requests beyond the inference queue get our own JSON 503
-                    limit_concurrency=max(64, 8 * (settings.queue + 1) * workers))
+                    ws_max_size=settings.max_upload_bytes, ws_max_queue=2, timeout_graceful_shutdown=5,
+                    # a backstop on open connections, idle keep-alive ones too; meshfer.guard's own cap on open
+                    # requests answers first, in JSON and logged
+                    limit_concurrency=2 * settings.max_connections + 16)
     except (KeyboardInterrupt, Stopped):  # uvicorn has shut down already, then raised the signal it caught again
         pass
     finally:

@@ -15,6 +15,7 @@ with ``Retry-After``. Needs ``pip install "meshfer[serve]"``; the plain install 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import os
@@ -35,6 +36,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from meshfer import __version__
+from meshfer.guard import Guard
 from meshfer.json_body import JsonBodyError, json_images
 from meshfer.openapi import openapi_document
 from meshfer.server import READY_DIR_ENV, ServiceSettings
@@ -111,8 +113,11 @@ class Engine:
         if self.recognizer is not None:
             self.recognizer.close()
 
-    async def run(self, work, *args):
-        """``work(*args)`` on the inference thread; 503 when the models are not loaded yet or too many wait."""
+    @contextlib.contextmanager
+    def place(self):
+        """A place among the requests in progress, or 503 at once when the models are not loaded yet or too many
+        are. An upload takes its place before its body is read, so the queue bounds the bodies held in memory too
+        (at most ``queue + 1`` per worker, each within the upload limit)."""
         if not self.ready:
             raise busy(self.load_error or "the models are still loading")
         if self._waiting > self.settings.queue:
@@ -120,10 +125,19 @@ class Engine:
         self._waiting += 1
         self.metrics.waiting(+1)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
+            yield
         finally:
             self._waiting -= 1
             self.metrics.waiting(-1)
+
+    async def infer(self, work, *args):
+        """``work(*args)`` on the inference thread (the caller holds a place)."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
+
+    async def run(self, work, *args):
+        """``work(*args)`` on the inference thread, in a place of its own."""
+        with self.place():
+            return await self.infer(work, *args)
 
     def variant(self, approach: str, eyes: bool):
         """The Recognizer for this request's choices (inference thread only: it may load a model)."""
@@ -183,17 +197,26 @@ def _flag(query, name: str, default: bool) -> bool:
     raise ApiError(400, f"{name} must be true or false, not {raw!r}")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     """The whole body, refused with 413 as soon as it is known to exceed ``limit`` (from Content-Length before
-    anything is read, else while it streams in)."""
+    anything is read, else while it streams in), and with 408 when the client sends nothing for ``timeout``
+    seconds (a stalled upload would hold its connection and buffer for ever)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise ApiError(400, "bad Content-Length")
         if int(declared) > limit:
             raise ApiError(413, f"body too large ({int(declared) / 2**20:.1f} MiB, limit {limit / 2**20:g} MiB)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    chunks, size, stream = [], 0, request.stream()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(stream), timeout)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            log.warning("upload stalled: nothing for %g s after %d bytes; cut off", timeout, size)
+            raise ApiError(408, f"the upload stalled (nothing received for {timeout:g} s)",
+                           {"Connection": "close"}) from None
         size += len(chunk)
         if size > limit:
             raise ApiError(413, f"body too large (over the {limit / 2**20:g} MiB limit)")
@@ -237,7 +260,7 @@ async def uploaded_images(request: Request, settings: ServiceSettings) -> tuple[
                                                   "application/json")):
         raise ApiError(415, "send one image as the body (Content-Type: image/...), as multipart field 'image', "
                             "or as base64 in JSON ({\"image\": ...})")
-    body = await read_body(request, settings.max_upload_bytes)
+    body = await read_body(request, settings.max_upload_bytes, settings.read_timeout)
     if kind == "application/json":
         try:
             files, batch = json_images(body)
@@ -315,14 +338,19 @@ async def predict(request: Request) -> Response:
     if not engine.ready:
         raise busy(engine.load_error or "the models are still loading")
     options = parse_options(request.query_params, engine)
+    with engine.place():
+        return await answer_upload(request, engine, options, started)
+
+
+async def answer_upload(request: Request, engine: Engine, options: dict, started: float) -> Response:
     images, batch = await uploaded_images(request, engine.settings)
     if batch:
-        results = await engine.run(engine.analyse_many, images, options)
+        results = await engine.infer(engine.analyse_many, images, options)
         return JSONResponse({"approach": options["approach"], "results": results, "ms": _ms(started)})
     from meshfer.imageio import ImageReadError, ImageTooLargeError
 
     try:
-        body = await engine.run(engine.analyse, images[0][1], images[0][0], options)
+        body = await engine.infer(engine.analyse, images[0][1], images[0][0], options)
     except ImageTooLargeError as err:
         raise ApiError(413, err.reason) from None
     except ImageReadError as err:
@@ -355,10 +383,27 @@ async def stream(ws: WebSocket) -> None:
             raise busy(engine.load_error or "the models are still loading")
         options = parse_options({k: v for k, v in ws.query_params.items() if k != "token"}, engine)
     except ApiError as err:
+        log.info("WS /v1/stream refused %d: %s", err.status, err.message)
         await ws.send_json({"error": err.message, "status": err.status})
-        await ws.close(code=1008)
+        await ws.close(code=close_code(err.status), reason=close_reason(err.message))
         return
-    await FrameStream(ws, engine, options).run()
+    session, started = FrameStream(ws, engine, options), time.perf_counter()
+    log.info("WS /v1/stream opened")
+    try:
+        await session.run()
+    finally:
+        log.info("WS /v1/stream closed: %d frames, %d dropped, %.1f s", session.received, session.dropped,
+                 time.perf_counter() - started)
+
+
+def close_code(status: int) -> int:
+    """The WebSocket close code for a refusal: 1013 "try again later" when busy, else 1008 "policy violation"."""
+    return 1013 if status == 503 else 1008
+
+
+def close_reason(message: str) -> str:
+    """A close frame's reason holds 123 bytes at most (RFC 6455): the message, cut on a character if longer."""
+    return message.encode()[:123].decode(errors="ignore")
 
 
 class FrameStream:
@@ -502,7 +547,7 @@ def create_app(settings: ServiceSettings | None = None) -> Starlette:
         engine.close()
         metrics.close()
 
-    middleware = [Middleware(AccessAndAuth, settings=settings)]
+    middleware = [Middleware(Guard, settings=settings), Middleware(AccessAndAuth, settings=settings)]
     if settings.cors_origin:
         middleware.append(Middleware(CORSMiddleware, allow_origins=[settings.cors_origin],
                                      allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"]))
@@ -524,5 +569,8 @@ def app_from_env() -> Starlette:
     """The app a ``meshfer serve`` worker process runs (uvicorn's factory): settings from the environment."""
     from meshfer.cli import return_freed_memory_to_the_system
 
+    from meshfer._native import keep_mediapipe_offline
+
     return_freed_memory_to_the_system()
+    keep_mediapipe_offline()
     return create_app(ServiceSettings.from_env())

@@ -60,6 +60,7 @@ def complete_run(tmp_path_factory, mini_fer, mini_eyes):
     env = copy_checkout(dest, {"fer2013": mini_fer, "eyes": mini_eyes})
     params = tiny_params(yaml.safe_load((dest / "params.yaml").read_text()))
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run_ok([sys.executable, "scripts/stage_deps.py", "write"], dest, env)  # `make stage-deps`: other approaches
     run_ok(["git", "commit", "-qam", "tiny complete dataset"], dest, env)
     run_ok([sys.executable, "-m", "dvc", "repro"], dest, env)
     return dest, env

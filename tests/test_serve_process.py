@@ -119,7 +119,7 @@ def test_the_token_is_needed_for_the_api(server):
 
 def test_an_oversize_upload_is_refused_before_it_is_sent(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
-        s.sendall(f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        s.sendall(f"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
                   f"Content-Type: image/jpeg\r\nContent-Length: {10**9}\r\n\r\n".encode())
         answer = b""  # nothing of the gigabyte is sent: the answer comes to the headers alone
         while b"}" not in answer and (chunk := s.recv(4096)):  # the body may come in a second segment

@@ -16,13 +16,25 @@ from tests.conftest import FIXTURES, schema_validator  # noqa: E402
 
 HAPPY = (FIXTURES / "faces" / "eileen_collins.jpg").read_bytes()
 NEUTRAL = (FIXTURES / "faces" / "grace_hopper.jpg").read_bytes()
+BASE_URL = "http://127.0.0.1"
 API = {name: schema_validator("api.schema.json", name) for name in
        ("predict", "batch", "stream_message", "models", "health", "error")}
 
 
+class LocalClient(TestClient):
+    """Starlette's test client under a name the server answers to: its own "testserver" is refused as a foreign
+    Host (and it gives WebSocket paths that name whatever the base URL says)."""
+
+    def __init__(self, app, **kwargs):
+        super().__init__(app, base_url=BASE_URL, **kwargs)
+
+    def websocket_connect(self, url: str, *args, **kwargs):
+        return super().websocket_connect(BASE_URL.replace("http", "ws", 1) + url, *args, **kwargs)
+
+
 def started(settings: ServiceSettings = ServiceSettings()) -> TestClient:
     """A client whose app has started and loaded its models."""
-    client = TestClient(create_app(settings))
+    client = LocalClient(create_app(settings))
     client.__enter__()
     deadline = time.monotonic() + 120
     while client.get("/healthz").status_code != 200:
@@ -49,7 +61,7 @@ def post(client, body: bytes, query: str = "", content_type: str = "image/jpeg",
 
 
 def test_healthz_and_predict_say_503_until_the_models_are_loaded():
-    client = TestClient(create_app())  # not started: the lifespan that loads the models has not run
+    client = LocalClient(create_app())  # not started: the lifespan that loads the models has not run
     for response in (client.get("/healthz"), post(client, HAPPY)):
         assert response.status_code == 503 and response.headers["Retry-After"] == "1"
         assert "loading" in response.text
@@ -174,7 +186,8 @@ def test_cors_headers_only_for_the_named_origin(client):
 def test_an_internal_error_is_json_without_a_traceback(client, monkeypatch):
     engine = client.app.state.engine
     monkeypatch.setattr(engine, "analyse", lambda *a: (_ for _ in ()).throw(RuntimeError("secret detail")))
-    as_a_user = TestClient(client.app, raise_server_exceptions=False)  # the same started app, seen from outside
+    # the same started app, seen from outside
+    as_a_user = LocalClient(client.app, raise_server_exceptions=False)
     response = post(as_a_user, HAPPY)
     assert response.status_code == 500 and response.json() == {"error": "internal error (logged on the server)"}
 

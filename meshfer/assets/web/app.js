@@ -17,6 +17,7 @@
   const TOKEN_KEY = "meshfer-token";
   const SCRIPT_URL = document.currentScript.src;
   const STATIC_SITE = document.documentElement.dataset.site === "static"; // an export: no server behind it
+  const BUSY_RETRIES = 3; // a 503 (server busy) is retried after its Retry-After this many times, then shown
 
   const $ = (id) => document.getElementById(id);
   const el = {
@@ -93,8 +94,10 @@
   }
 
   class ApiFailure extends Error {
-    constructor(message, status) { super(message); this.status = status; }
+    constructor(message, status, retryAfter = 1) { super(message); this.status = status; this.retryAfter = retryAfter; }
   }
+
+  const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
 
   async function api(path, options = {}) {
     let response;
@@ -106,7 +109,9 @@
     let body = null;
     try { body = await response.json(); } catch (_) { body = null; }
     if (!response.ok) {
-      throw new ApiFailure((body && body.error) || `HTTP ${response.status} ${response.statusText}`, response.status);
+      const wait = Number(response.headers.get("Retry-After"));
+      throw new ApiFailure((body && body.error) || `HTTP ${response.status} ${response.statusText}`, response.status,
+        Number.isFinite(wait) && wait > 0 ? Math.min(wait, 10) : 1);
     }
     return body;
   }
@@ -181,8 +186,16 @@
     el.latest.dataset.expression = first ? first.expression || "" : "";
     el.latest.dataset.results = String(state.results);
     el.latest.textContent = first
-      ? `${faces.length} face${faces.length > 1 ? "s" : ""}; face 1: ${first.expression || "?"}`
+      ? `${faces.length} face${faces.length > 1 ? "s" : ""}; face 0: ${first.expression || "?"}`
       : "No face found.";
+  }
+
+  // A failed upload or frame: the error takes the results' place, so no earlier answer is read as this one's.
+  function showFailure(text) {
+    setMessage(text, "error");
+    el.faces.replaceChildren(make("p", "failed", text));
+    el.latest.dataset.expression = "";
+    el.latest.textContent = "No result: " + text;
   }
 
   function showFaces(faces) {
@@ -195,7 +208,7 @@
     const card = make("article", "face");
     card.style.setProperty("--face", FACE_COLOURS[i % FACE_COLOURS.length]);
     const title = make("h3");
-    title.append(make("span", "num", String(i + 1)), make("span", "expr", face.expression || "unclassified"),
+    title.append(make("span", "num", String(i)), make("span", "expr", face.expression || "unclassified"),
       make("span", "score", pct(face.expression_score)));
     card.append(title);
 
@@ -255,7 +268,7 @@
       ctx.strokeRect(x0 - line / 2, y0 - line / 2, x1 - x0 + line, y1 - y0 + line);
       ctx.strokeStyle = colour;
       ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-      const label = `${i + 1} ${face.expression || "?"} ${face.expression_score == null ? ""
+      const label = `${i} ${face.expression || "?"} ${face.expression_score == null ? ""
         : Math.round(100 * face.expression_score) + "%"}`.trim();
       const pad = Math.round(size * 0.3);
       const boxW = ctx.measureText(label).width + 2 * pad;
@@ -283,29 +296,33 @@
 
   async function analyseFile(file) {
     if (!file) return;
-    if (file.type && !file.type.startsWith("image/")) {
-      setMessage(`${file.name} is not an image (${file.type}).`, "error");
-      return;
-    }
-    const limit = state.models && state.models.max_upload_bytes;
-    if (limit && file.size > limit) {
-      setMessage(`${file.name} is ${(file.size / 2 ** 20).toFixed(1)} MiB; this server takes up to ` +
-        `${(limit / 2 ** 20).toFixed(0)} MiB.`, "error");
-      return;
-    }
+    const upload = ++state.upload; // from here on, an older upload's answer is not shown
     stopCamera();
+    const refused = refusedHere(file);
+    if (refused) {
+      clearPicture();
+      showFailure(refused);
+      return;
+    }
     state.lastFile = file;
-    const upload = ++state.upload;
     setMessage(`Analysing ${file.name || "the picture"}…`, "busy");
     const picturePromise = loadPicture(file);
     let result = null;
     let failure = null;
-    try {
-      result = state.mode === "device" ? await analyseHere(file) : await api("/v1/predict?" + queryParams(), {
-        method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream" },
-      });
-    } catch (err) {
-      failure = err;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        result = state.mode === "device" ? await analyseHere(file) : await api("/v1/predict?" + queryParams(), {
+          method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream" },
+        });
+        failure = null;
+        break;
+      } catch (err) {
+        failure = err;
+      }
+      if (failure.status !== 503 || attempt >= BUSY_RETRIES || upload !== state.upload) break;
+      setMessage(`${failure.message}; trying again in ${failure.retryAfter} s (${attempt + 1} of ${BUSY_RETRIES})…`,
+        "busy");
+      await sleep(failure.retryAfter);
     }
     const picture = await picturePromise;
     if (upload !== state.upload) return; // a newer photo was chosen meanwhile
@@ -314,8 +331,9 @@
     if (failure) {
       state.still = picture ? { picture, result: null } : null;
       if (picture) drawStill();
+      else clearPicture();
+      showFailure(`${file.name || "picture"}: ${failure.message}`);
       if (failure.status === 401) askToken("This server needs a token: " + failure.message);
-      else setMessage(`${file.name || "picture"}: ${failure.message}`, "error");
       return;
     }
     state.still = { picture, result };
@@ -331,6 +349,27 @@
     const here = await device();
     const result = await here.analyse(await here.decode(file, state.models.max_pixels), el.approach.value);
     return { approach: el.approach.value, ...result };
+  }
+
+  // Why this file is not even sent (not an image, over the server's upload limit), or "".
+  function refusedHere(file) {
+    if (file.type && !file.type.startsWith("image/")) return `${file.name} is not an image (${file.type}).`;
+    const limit = state.models && state.models.max_upload_bytes;
+    if (limit && file.size > limit) {
+      return `${file.name} is ${(file.size / 2 ** 20).toFixed(1)} MiB; this server takes up to ` +
+        `${(limit / 2 ** 20).toFixed(0)} MiB.`;
+    }
+    return "";
+  }
+
+  // No picture: the stage back to its hint, so no earlier photo stands beside a new error.
+  function clearPicture() {
+    state.still = null;
+    const ctx = el.view.getContext("2d");
+    ctx.clearRect(0, 0, el.view.width, el.view.height);
+    el.view.dataset.drawn = "";
+    el.view.dataset.faces = "0";
+    el.drop.classList.add("empty");
   }
 
   function drawStill() {
@@ -433,7 +472,8 @@
     requestAnimationFrame(drawLoop);
   }
 
-  function stopCamera() {
+  // reason: what the status line says (an error shown already is kept: pass null)
+  function stopCamera(reason = "Camera stopped.") {
     const cam = state.cam;
     if (!cam) return;
     cam.running = false;
@@ -441,11 +481,16 @@
     const ws = cam.ws;
     cam.ws = null;
     if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, "camera stopped");
+    drawCameraFrame(null); // the last frame stays, without the labels of a moment ago
     cam.stream.getTracks().forEach((track) => track.stop());
     el.video.srcObject = null;
     el.camera.textContent = "Start camera";
     el.camera.setAttribute("aria-pressed", "false");
     el.camera.disabled = false;
+    el.faces.replaceChildren();
+    el.latest.dataset.expression = "";
+    el.latest.textContent = "Camera stopped: no live result.";
+    if (reason) setMessage(reason);
   }
 
   function openStream(cam) {
@@ -470,10 +515,10 @@
     ws.onclose = (event) => {
       if (cam.ws !== ws || !cam.running) return;
       if (!cam.refused) {
-        setMessage(`The stream closed (code ${event.code}${event.reason ? ": " + event.reason : ""}); camera stopped.`,
-          "error");
+        showFailure(`The stream closed (code ${event.code}${event.reason ? ": " + event.reason : ""}); ` +
+          "camera stopped.");
       }
-      stopCamera();
+      stopCamera(null);
     };
   }
 
@@ -499,7 +544,8 @@
     el.dropped.textContent = String(msg.dropped || 0);
     if (msg.error) {
       cam.frameError = true;
-      setMessage(`Frame ${msg.frame}: ${msg.error}`, "error");
+      cam.result = null; // the live picture loses its labels too
+      showFailure(`Frame ${msg.frame}: ${msg.error}`);
     } else {
       if (cam.frameError) { cam.frameError = false; setMessage(""); }
       cam.result = msg;
@@ -569,26 +615,29 @@
     if (state.cam === cam && cam.running) onFrameResult(cam, msg);
   }
 
+  // The video's current frame on the stage, with a result's boxes and labels (none: null).
+  function drawCameraFrame(result) {
+    const video = el.video;
+    if (!video.videoWidth) return;
+    const canvas = el.view;
+    const w = video.videoWidth;
+    const h = video.videoHeight;
+    if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+    const ctx = canvas.getContext("2d");
+    const mirrored = el.mirror.checked;
+    ctx.save();
+    if (mirrored) { ctx.translate(w, 0); ctx.scale(-1, 1); }
+    ctx.drawImage(video, 0, 0, w, h);
+    ctx.restore();
+    if (result) drawFaces(ctx, result.faces, w / result.width, h / result.height, mirrored);
+    canvas.dataset.drawn = "camera";
+    canvas.dataset.faces = String(result ? result.faces.length : 0);
+  }
+
   function drawLoop(now) {
     const cam = state.cam;
     if (!cam || !cam.running) return;
-    const video = el.video;
-    if (video.videoWidth) {
-      const canvas = el.view;
-      const w = video.videoWidth;
-      const h = video.videoHeight;
-      if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
-      const ctx = canvas.getContext("2d");
-      const mirrored = el.mirror.checked;
-      ctx.save();
-      if (mirrored) { ctx.translate(w, 0); ctx.scale(-1, 1); }
-      ctx.drawImage(video, 0, 0, w, h);
-      ctx.restore();
-      const r = cam.result;
-      if (r) drawFaces(ctx, r.faces, w / r.width, h / r.height, mirrored);
-      canvas.dataset.drawn = "camera";
-      canvas.dataset.faces = String(r ? r.faces.length : 0);
-    }
+    drawCameraFrame(cam.result);
     if (now - cam.timelineDrawn > 100) {
       cam.timelineDrawn = now;
       drawTimeline(cam, performance.now());
@@ -799,7 +848,7 @@
     location.assign(url.href); // a fresh page: the other mode's runtimes and sockets do not linger
   });
 
-  window.addEventListener("pagehide", stopCamera);
+  window.addEventListener("pagehide", () => stopCamera());
   showMode();
   buildLegend();
   loadModels();
