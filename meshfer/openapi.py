@@ -24,7 +24,9 @@ ERRORS = {
     "400": "a bad query parameter or JSON body (the message names it)",
     "401": "missing or wrong token (send `Authorization: Bearer TOKEN`)",
     "413": "body, image count or pixels over the server's limits",
+    "403": "a foreign Origin (another website's page) or Host (DNS rebinding): see --cors-origin and --host",
     "404": "no such file (device mode's files are served by name only)",
+    "408": "the upload sent nothing for --read-timeout seconds",
     "415": "not a readable image, or a content type the route does not take",
     "503": "the models are still loading, or too many requests wait (see Retry-After)",
     "default": "404 unknown path, 405 wrong method, 500 internal error (logged on the server, never a traceback)",
@@ -114,7 +116,7 @@ def paths(schemas: dict[str, dict]) -> dict[str, dict]:
             "responses": {"200": {"description": "one image's faces, or a batch's results", "content": {
                 "application/json": {"schema": {"oneOf": [{"$ref": COMPONENTS + "predict"},
                                                           {"$ref": COMPONENTS + "batch"}]}}}},
-                          **_errors("400", "401", "413", "415", "503")}}},
+                          **_errors("400", "401", "403", "408", "413", "415", "503")}}},
         "/v1/stream": {"get": {
             "summary": "WebSocket: frames in as binary messages, one `stream_message` out per frame analysed",
             "description": "Not plain HTTP: upgrade to a WebSocket. The token may come as `?token=` (a browser "

@@ -9,12 +9,12 @@ import pytest
 pytest.importorskip("starlette", reason="needs the [serve] extra: pip install 'meshfer[serve]'")
 from openapi_spec_validator import validate  # noqa: E402
 from starlette.routing import Mount  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
 
 import meshfer  # noqa: E402
 import meshfer.service  # noqa: E402
 from meshfer.service import PREDICT_PARAMS, ServiceSettings, create_app  # noqa: E402
 from tests.conftest import schema_validator  # noqa: E402
+from tests.test_service import LocalClient  # noqa: E402
 from tests.test_service import started  # noqa: E402
 
 TOKEN = "openapi-test-token"
@@ -23,7 +23,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture(scope="module")
 def document() -> dict:
-    with TestClient(create_app(ServiceSettings(token=TOKEN))) as client:
+    with LocalClient(create_app(ServiceSettings(token=TOKEN))) as client:
         response = client.get("/openapi.json")  # open without the token, as the page is
     assert response.status_code == 200, response.text
     return response.json()
@@ -91,7 +91,7 @@ def _check_documented(document: dict, response, method: str, path: str, status: 
 
 
 def test_each_status_a_loading_server_answers_is_documented_for_its_route(document):
-    client = TestClient(create_app(ServiceSettings(token=TOKEN)))  # not started: the models are "loading"
+    client = LocalClient(create_app(ServiceSettings(token=TOKEN)))  # not started: the models are "loading"
     for path, headers, status in (("/v1/models", {}, "401"), ("/metrics", {}, "401"), ("/v1/models", AUTH, "503"),
                                   ("/healthz", {}, "503")):
         _check_documented(document, client.get(path, headers=headers), "get", path, status)
