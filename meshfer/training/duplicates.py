@@ -19,7 +19,7 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-from meshfer.training.landmark_store import content_key
+from meshfer.training.content_keys import content_key
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from meshfer.imageio import ImageReadError, read_rgb
 from meshfer.landmarker import N_BLENDSHAPES, N_LANDMARKS, DetectConfig, Landmarker
+from meshfer.training.content_keys import content_key
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +44,6 @@ class LandmarkTable:
     @property
     def found(self) -> np.ndarray:
         return self.index["found"].to_numpy(bool)
-
-
-def content_key(path: str | os.PathLike) -> str:
-    """Hash of the file's bytes; an unreadable file gets a key from its path so it is still recorded."""
-    try:
-        return hashlib.sha1(Path(path).read_bytes()).hexdigest()
-    except OSError as err:
-        return "unreadable-" + hashlib.sha1(f"{path}|{err}".encode()).hexdigest()
 
 
 def _empty_records(n: int) -> dict[str, np.ndarray]:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from meshfer.training.annotations import annotators_of
+from meshfer.training.content_keys import content_key
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,6 @@ def split_label_folder(frame: pd.DataFrame, root: Path, options: dict, fractions
     """The splits of one folder's files (columns path, label, source) by photo group, with the folder's options
     (a ``more_roots`` entry): ``same_photo`` (the pairs file) and ``keep_splits_of_annotators`` (labels.csv's
     annotators whose faces make the first version)."""
-    from meshfer.training.landmark_store import content_key  # imports MediaPipe: only when a folder is split
 
     root = Path(root)
     groups = photo_groups(frame["source"].tolist(), [content_key(p) for p in frame["path"]],
