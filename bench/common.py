@@ -68,15 +68,6 @@ def fer_sample(per_label: int = 40, part: str = "test", prefix: str = "PrivateTe
     return files
 
 
-def landmark_only(params: dict) -> list[str]:
-    """The expression approaches that never look at pixels (their feature kind does not need the image)."""
-    from meshfer.features import get_kind
-
-    expression = [a for a, dataset in params["approaches"].items() if params["datasets"][dataset]["task"] ==
-                  "expression"]
-    return [a for a in expression if not get_kind(params[a]["features"]["kind"]).needs_image]
-
-
 # --- the eye model's scores per source (bench.eyes_sources and the finished eye experiments) -------------------
 EYE_LABELS = list(labels_for("eyes"))
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.common import landmark_only, write_result
-from bench.finished.shared import arguments, smaller_frames
+from bench.common import write_result
+from bench.finished.shared import arguments, landmark_only_approaches, smaller_frames
 from meshfer.training.config import load_params
 from meshfer.training.ensemble import Stacked, choose_ensemble, stacker_priors
 from meshfer.training.scoring import decide
@@ -20,7 +20,7 @@ from meshfer.scores import headline, split_metrics
 def main(argv: list[str] | None = None) -> None:
     _, run = arguments(__doc__, argv)
     params = load_params(run.project / "params.yaml")
-    candidates = landmark_only(params)
+    candidates = landmark_only_approaches(params)
     tables = {a: pd.read_parquet(run.project / "data" / "predictions" / f"{a}.parquet") for a in candidates}
     if run.smoke:
         tables = smaller_frames(tables)

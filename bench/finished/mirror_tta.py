@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.common import landmark_only, write_result
-from bench.finished.shared import arguments, first_per_label
+from bench.common import write_result
+from bench.finished.shared import arguments, first_per_label, landmark_only_approaches
 from meshfer.training.config import load_params, serving_dir
 from meshfer.features import MeshBatch, compute_features, mesh_nodes
 from meshfer.labels import EXPRESSIONS
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     shapes = mesh_nodes(MeshBatch(table.points[train], None, None), {"dims": 2, "level_eyes": True})
     perm = mirror_permutation(np.median(shapes, axis=0))
     # Mesh-only members: mirroring a pixel approach would also need the flipped image.
-    members = landmark_only(params)
+    members = landmark_only_approaches(params)
     models = {name: load_model(run.project / serving_dir(name)) for name in members}
     results = {"permutation": {"fixed_points": int((perm == np.arange(len(perm))).sum()),
                                "examples": {int(i): int(perm[i]) for i in (33, 133, 159, 468, 61, 4)}}}

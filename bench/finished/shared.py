@@ -70,6 +70,15 @@ def smaller_frames(tables: dict[str, pd.DataFrame], count: int = SMOKE_PER_LABEL
     return {name: table[keep].reset_index(drop=True) for name, table in tables.items()}
 
 
+def landmark_only_approaches(params: dict) -> list[str]:
+    """The expression approaches that never look at pixels (their feature kind does not need the image)."""
+    from meshfer.features import get_kind
+
+    expression = [a for a, dataset in params["approaches"].items() if params["datasets"][dataset]["task"] ==
+                  "expression"]
+    return [a for a in expression if not get_kind(params[a]["features"]["kind"]).needs_image]
+
+
 def image_accuracy(table, proba: np.ndarray, split: str) -> float:
     """Accuracy over every image of ``split``; ``proba`` has a row per found image, an image without a face counts as
     wrong."""
