@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from bench.common import EYE_LABELS, eye_scores_by_source, write_result
-from bench.finished.shared import arguments, smaller
+from bench.finished.shared import EYE_SMOKE_PER_LABEL, arguments, smaller, smoke_section
 from meshfer._native import quiet_native_logs
 from meshfer.training.config import load_params
 from meshfer.training.feature_table import FeatureTable
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     table = FeatureTable.load(run.project / "data" / "features" / "eyes.npz")
     seeds, epochs = (SEEDS[:1], 2) if run.smoke else (SEEDS, EPOCHS)
     if run.smoke:
-        table = smaller(table)
+        table, params = smaller(table, EYE_SMOKE_PER_LABEL), smoke_section(params)
     served, _ = fit(table, "eyes", params, "eyes")
     served_proba = {split: predict_proba_images(served, table, split) for split in SPLITS}
     results = {"served recipe (params.yaml)": scored(table, served_proba)}

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from bench.common import EYE_LABELS, median_ms, one_core, write_result
-from bench.finished.shared import Run, arguments, eyes_version_1, smaller
+from bench.finished.shared import EYE_SMOKE_PER_LABEL, Run, arguments, eyes_version_1, smaller
 from meshfer.runtime import bundled_models_dir, load_model
 from meshfer.training.config import load_params
 from meshfer.training.evaluate import accuracy_interval, source_of
@@ -50,7 +50,7 @@ def predictions(found_models: dict, run: Run) -> dict:
         key = json.dumps(model.card.feature_params, sort_keys=True)
         if key not in tables:
             table = build_feature_table(landmarks, "eyes", model.card.feature_params)
-            tables[key] = smaller(table) if run.smoke else table
+            tables[key] = smaller(table, EYE_SMOKE_PER_LABEL) if run.smoke else table
         table = tables[key]
         out[name] = {split: (table.path[table.rows(split, False)], table.y[table.rows(split, False)],
                              decide(predict_proba_images(model, table, split))) for split in SPLITS}

@@ -13,7 +13,7 @@ import numpy as np
 
 from bench.common import (EYE_LABELS, eye_scores_by_source, eyes_section, predictions_with_sources, restricted,
                           write_result)
-from bench.finished.shared import arguments, smaller
+from bench.finished.shared import EYE_SMOKE_PER_LABEL, arguments, smaller, smoke_section
 from meshfer.training.config import load_params
 from meshfer.training.evaluate import source_of
 from meshfer.training.featurize import build_feature_table
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     table = build_feature_table(run.project / "data" / "eyes" / "landmarks", "eyes", spec["features"])
     fractions, draws = ((0.5, 1.0), 1) if run.smoke else (FRACTIONS, DRAWS)
     if run.smoke:
-        table = smaller(table)
+        table, spec = smaller(table, EYE_SMOKE_PER_LABEL), smoke_section(spec)
     train = table.split == "train"
     curve = []
     for fraction in fractions:

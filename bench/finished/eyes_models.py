@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from bench.common import write_result
-from bench.finished.shared import arguments, smaller
+from bench.finished.shared import EYE_SMOKE_PER_LABEL, arguments, smaller
 from meshfer.training.config import load_params
 from meshfer.training.estimators import build_estimator, fit_quietly
 from meshfer.training.featurize import build_feature_table
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         features_params = {**base["features"], "blendshapes": with_blendshapes}
         table = build_feature_table(run.project / "data" / "eyes" / "landmarks", "eyes", features_params)
         if run.smoke:
-            table = smaller(table, 10)  # 5 folds need 5 faces of each label in train + validation
+            table = smaller(table, EYE_SMOKE_PER_LABEL)
         for name, model in VARIANTS.items():
             section = copy.deepcopy(base)
             section["features"] = features_params

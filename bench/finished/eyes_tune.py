@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from bench.common import eye_scores_by_source, eyes_section, predictions_with_sources, write_result
-from bench.finished.shared import arguments, smaller
+from bench.finished.shared import EYE_SMOKE_PER_LABEL, arguments, smaller
 from meshfer.training.config import load_params
 from meshfer.training.featurize import build_feature_table
 from meshfer.training.fitting import fit
@@ -45,7 +45,7 @@ class Tables:
         key = json.dumps(features, sort_keys=True)
         if key not in self.cache:
             table = build_feature_table(self.landmarks, "eyes", features)
-            self.cache[key] = smaller(table, 8) if self.smoke else table  # 8: enough faces for PCA 20
+            self.cache[key] = smaller(table, EYE_SMOKE_PER_LABEL) if self.smoke else table
         return self.cache[key]
 
 

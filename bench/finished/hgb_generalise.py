@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(run.project / "params.yaml")["mesh_hgb"]
     features = FeatureTable.load(run.project / features_path("mesh_hgb"))
     if run.smoke:
-        features = smaller(features, 20)  # more training faces than the full run's PCA components
+        features = smaller(features, 20)  # its early stopping's stratified tenth and PCA need this many
     model_params = model_params_of(params)
     pipeline = build_estimator(model_params)
     train = features.rows("train")

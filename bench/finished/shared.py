@@ -14,6 +14,9 @@ import pandas as pd
 from bench.common import RESULTS, ROOT
 
 SMOKE_PER_LABEL = 4  # images per split and label in a smoke run
+# The eye models' early stopping holds out a stratified tenth of the training eyes, which needs a few of each label.
+EYE_SMOKE_PER_LABEL = 12
+SMOKE_PCA_COMPONENTS = 8  # a smoke run's training faces are fewer than params.yaml's PCA components
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,14 @@ def arguments(doc: str, argv: list[str] | None = None,
     if args.smoke and results.resolve() == RESULTS.resolve():
         parser.error("a smoke run never writes to bench/results/")
     return args, Run(args.project.resolve(), results, args.smoke)
+
+
+def smoke_section(section: dict) -> dict:
+    """An approach's params.yaml section with its PCA small enough for a smoke run's few training faces."""
+    model = section["model"]
+    if not model.get("pca_components"):
+        return section
+    return {**section, "model": {**model, "pca_components": min(model["pca_components"], SMOKE_PCA_COMPONENTS)}}
 
 
 def first_per_label(split: np.ndarray, y: np.ndarray, count: int = SMOKE_PER_LABEL) -> np.ndarray:
