@@ -7,6 +7,7 @@ python -m bench.finished.experiments   (about 5 minutes, after a commit)
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,13 +29,25 @@ def timed(args: list[str], cwd: Path, ok: bool = True) -> tuple[float, subproces
     return round(seconds, 2), proc
 
 
+def datasets_env(project: Path) -> dict:
+    """The environment with scripts/link-data.sh's variables pointing at ``project``'s datasets, so that a clone
+    elsewhere finds them."""
+    env = dict(os.environ)
+    for name, variable in (("fer2013", "MESHFER_DATA"), ("eyes", "MESHFER_EYES_DATA"),
+                           ("eyes_fer", "MESHFER_EYES_FER_DATA")):
+        if (project / "data" / "raw" / name).is_dir():
+            env.setdefault(variable, str((project / "data" / "raw" / name).resolve()))
+    return env
+
+
 def main(argv: list[str] | None = None) -> None:
     _, run = arguments(__doc__, argv)
     dvc = [sys.executable, "-m", "dvc"]
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "clone"
         subprocess.run(["git", "clone", "-q", str(run.project), str(clone)], check=True)
-        subprocess.run(["bash", "scripts/link-data.sh"], cwd=clone, check=True, capture_output=True)
+        subprocess.run(["bash", "scripts/link-data.sh"], cwd=clone, check=True, capture_output=True,
+                       env=datasets_env(run.project))
         # A smoke run leaves out the two whole-pipeline runs (minutes): the bad values and `locate` only.
         quick = None if run.smoke else timed([sys.executable, "scripts/quick.py"], clone)[0]
         # Nothing changed: DVC's start-up and the locate stages.
