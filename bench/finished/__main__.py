@@ -6,6 +6,7 @@ python -m bench.finished --smoke [--project DIR]
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,12 @@ def smoke_command(name: str, project: Path, results: Path) -> list[str]:
             "--results", str(results), *EXPERIMENTS[name]]
 
 
+def children_cpu_seconds() -> float:
+    """CPU time of the finished child processes so far (a figure the machine's other load barely changes)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", required=True, help="the only mode: smoke runs")
@@ -29,9 +36,10 @@ def main() -> None:
     failed = []
     with tempfile.TemporaryDirectory(prefix="bench-smoke-") as results:
         for name in EXPERIMENTS:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), children_cpu_seconds()
             code = subprocess.run(smoke_command(name, args.project, Path(results) / name), cwd=ROOT).returncode
-            print(f"{name}: {'ok' if code == 0 else 'FAILED'} ({time.perf_counter() - start:.0f} s)", flush=True)
+            print(f"{name}: {'ok' if code == 0 else 'FAILED'} ({time.perf_counter() - start:.0f} s, "
+                  f"{children_cpu_seconds() - cpu:.0f} s of CPU)", flush=True)
             if code:
                 failed.append(name)
     if failed:
