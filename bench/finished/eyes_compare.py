@@ -1,7 +1,7 @@
 """Eyes 3: the eye model of this run (models/serving/eyes) against the served one (the package's), and the ordinal
 row (models/serving/eyes_ordinal), on the same faces.
 
-- paired: the 309 faces of version 1's test split (bench.eyes_split rebuilds it), all and per source: each model's
+- paired: the 309 faces of version 1's test split (bench.finished.eyes_split rebuilds it), all and per source: each model's
   accuracy with Wilson's 95 % interval, the paired difference with its 95 % interval (Wald, paired), McNemar's exact
   test on the faces where exactly one of the two is right; the same on the new validation split (which neither
   model trained on: version 1's training faces stayed in training);
