@@ -3,7 +3,8 @@
 `aligned_cnn` trains on mirrored faces (the mesh mirrored with the crop, `flip: true`), so its mirror image is a
 face it knows. `tta_flip` makes the network average both (one file, two forward passes: about twice the
 classifier's cost). Scored with the trained model (`models/trained/aligned_cnn`) on clean validation, test and
-test_unseen, no face = wrong. Run after `dvc repro`: python -m bench.finished.cnn_flip   (writes bench/results/cnn_flip.json)
+test_unseen, no face = wrong. Run after `dvc repro`: python -m bench.finished.cnn_flip   (writes
+bench/results/cnn_flip.json)
 """
 from __future__ import annotations
 

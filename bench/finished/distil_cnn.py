@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     results = {"served aligned_cnn (baseline)": network_alone, "teacher": teacher, "student": predicted(student, X)}
     if args.label_share == 1.0:  # a second seed of the served recipe: what serving two networks would give
         results["student and the served network averaged"] = (results["student"] + network_alone) / 2
-    accuracies = {name: {split: image_accuracy(faces, proba, split) for split in SPLITS} for name, proba in results.items()}
+    accuracies = {name: {split: image_accuracy(faces, proba, split) for split in SPLITS}
+                  for name, proba in results.items()}
     accuracies["teacher"]["train (found faces, augmented copies included)"] = round(float(np.mean(
         teacher[train].argmax(axis=1) == y[train])), 4)
     print(accuracies, flush=True)

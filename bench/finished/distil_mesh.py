@@ -4,7 +4,8 @@ Teacher: the package's `aligned_cnn` (its ONNX file) on every training image of 
 (the augmented copies included, as the students see them). Students: the same small MLP on `mesh_svm`'s features
 (the aligned mesh + blendshapes), trained on the hard labels, on half hard / half the teacher's probabilities,
 and on the teacher's probabilities alone. Scored on clean validation (what would choose), test and test_unseen; no
-face = wrong. One thread: `python -m bench.finished.distil_mesh` (about 15 minutes; writes bench/results/distil_mesh.json).
+face = wrong. One thread: `python -m bench.finished.distil_mesh` (about 15 minutes; writes
+bench/results/distil_mesh.json).
 """
 from __future__ import annotations
 

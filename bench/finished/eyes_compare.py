@@ -1,7 +1,8 @@
 """Eyes 3: the eye model of this run (models/serving/eyes) against the served one (the package's), and the ordinal
 row (models/serving/eyes_ordinal), on the same faces.
 
-- paired: the 309 faces of version 1's test split (bench.finished.eyes_split rebuilds it), all and per source: each model's
+- paired: the 309 faces of version 1's test split (bench.finished.eyes_split rebuilds it), all and per source: each
+  model's
   accuracy with Wilson's 95 % interval, the paired difference with its 95 % interval (Wald, paired), McNemar's exact
   test on the faces where exactly one of the two is right; the same on the new validation split (which neither
   model trained on: version 1's training faces stayed in training);
@@ -179,7 +180,8 @@ def speed(run: Run) -> dict:
     paths = table.path[table.rows("test", False)]
     picked = [paths[i] for i in np.linspace(0, len(paths) - 1, faces).astype(int)]
     with Recognizer() as rec:
-        found = [(image, f) for image in (read_rgb(run.project / p) for p in picked) if (f := rec.landmarker.detect(image))]
+        found = [(image, f) for image in (read_rgb(run.project / p) for p in picked)
+                 if (f := rec.landmarker.detect(image))]
 
         def batch(k: int) -> MeshBatch:
             image, f = found[k % len(found)]

@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
             key = f"{name}{'+blendshapes' if with_blendshapes else ''}"
             results[key] = {split: {**m, "recall_wide": report[split]["per_class"]["wide"]["recall"]}
                             for split, m in metrics.items()}
-            results[key]["cross_validation"] = cross_validate(table, section["model"], CV_SEEDS[:1] if run.smoke else CV_SEEDS)
+            results[key]["cross_validation"] = cross_validate(table, section["model"],
+                                                              CV_SEEDS[:1] if run.smoke else CV_SEEDS)
             print(key, results[key]["test"], results[key]["cross_validation"])
     write_result("eyes_models", {"command": "python -m bench.finished.eyes_models",
                                  "dataset": str(Path("data/raw/eyes")), "results": results}, run.results)

@@ -8,7 +8,8 @@
 2. The new split (data/eyes/prepared/manifest.parquet, from `dvc repro prepare@eyes`): where each version-1 face
    went (all 309 test faces must stay in test), and the counts per source, annotator, split and label.
 
-Run after `dvc repro prepare@eyes`: python -m bench.finished.eyes_split   (seconds; writes bench/results/eyes_split.json)
+Run after `dvc repro prepare@eyes`: python -m bench.finished.eyes_split   (seconds; writes
+bench/results/eyes_split.json)
 """
 from __future__ import annotations
 

@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     mesh_sets = list(MESH_SETS.items())[:1] if run.smoke else MESH_SETS.items()
     for (name, mesh_set), sclera in itertools.product(mesh_sets, (0,) if run.smoke else (0, 1)):
         report(results, f"ordinal | {name}{' +sclera' if sclera else ''}",
-               fitted_and_scored(tables, base, {"kind": "eyes", "combine": "per_eye", **mesh_set, "sclera": sclera}, ordinal))
+               fitted_and_scored(tables, base, {"kind": "eyes", "combine": "per_eye", **mesh_set, "sclera": sclera},
+                                 ordinal))
     write_result("eyes_tune", {"command": "nice -n 10 python -m bench.finished.eyes_tune",
                                "chosen_on_validation": {"served": best(results, "served"),
                                                         "ordinal": best(results, "ordinal")},

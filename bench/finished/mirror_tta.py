@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> None:
                 predicted[found] = proba.argmax(axis=1)
                 results.setdefault(name, {}).setdefault(split, {})[variant] = round(float(np.mean(predicted == y)), 4)
         print(split, {n: results[n][split] for n in probas})
-    write_result("mirror_tta", {"command": "python -m bench.finished.mirror_tta", "members": members, "accuracy": results}, run.results)
+    write_result("mirror_tta", {"command": "python -m bench.finished.mirror_tta", "members": members,
+                                "accuracy": results}, run.results)
 
 
 if __name__ == "__main__":
