@@ -3,8 +3,8 @@ row (models/serving/eyes_ordinal), on the same faces.
 
 - paired: the 309 faces of version 1's test split (bench.finished.eyes_split rebuilds it), all and per source: each
   model's accuracy with Wilson's 95 % interval, the paired difference with its 95 % interval (Wald, paired),
-  McNemar's exact test on the faces where exactly one of the two is right; the same on the new validation split (which neither
-  model trained on: version 1's training faces stayed in training);
+  McNemar's exact test on the faces where exactly one of the two is right; the same on the new validation split
+  (which neither model trained on: version 1's training faces stayed in training);
 - targets: on the new test split (and validation), all and per source: accuracy with its interval, MAE in ordinal
   steps, the share of faces two steps or more off, recall per label (no face = wrong, and 3 steps off);
 - robustness (--robustness): the new test split's images resized, blurred and recompressed, detected again by the
