@@ -16,6 +16,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from bench.common import write_result
 from bench.finished.shared import EYE_SMOKE_PER_LABEL, arguments, smaller
+from meshfer.scores import HEADLINE_SPLITS
 from meshfer.training.config import load_params
 from meshfer.training.estimators import build_estimator, fit_quietly
 from meshfer.training.featurize import build_feature_table
@@ -63,8 +64,9 @@ def main(argv: list[str] | None = None) -> None:
             trained, _ = fit(table, "eyes", section, "eyes")
             metrics, report, _, _ = score_splits(trained, table)
             key = f"{name}{'+blendshapes' if with_blendshapes else ''}"
-            results[key] = {split: {**m, "recall_wide": report[split]["per_class"]["wide"]["recall"]}
-                            for split, m in metrics.items()}
+            # The headline metrics are keyed by short split names (val, test, unseen), the report by the full ones.
+            results[key] = {split: {**metrics[short], "recall_wide": report[split]["per_class"]["wide"]["recall"]}
+                            for split, short in HEADLINE_SPLITS.items() if "per_class" in report.get(split, {})}
             results[key]["cross_validation"] = cross_validate(table, section["model"],
                                                               CV_SEEDS[:1] if run.smoke else CV_SEEDS)
             print(key, results[key]["test"], results[key]["cross_validation"])
