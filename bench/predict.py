@@ -28,17 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, fer_sample, median_ms, one_core, write_result
+from bench.common import ROOT, fer_sample, median_ms, one_core, photo_sample, write_result
 
 APPROACHES = ("pca_svm", "blendshape_svm", "gnn", "mesh_svm", "mesh_hgb", "aligned_cnn", "ensemble")
 SERVING_VENV = Path(tempfile.gettempdir()) / "meshfer-serving-venv"
-
-
-def photo_sample(count: int = 60) -> list[Path]:
-    """Ordinary photos: the first UTKFace portraits (200 px) of the eye set, and the two fixture portraits."""
-    root = Path(os.environ.get("MESHFER_EYES_DATA") or ROOT / "data" / "raw" / "eyes")
-    utk = sorted((root / "eye_open").glob("utkface_*.jpg"))[:count - 2]
-    return [*utk, *sorted((ROOT / "tests" / "fixtures" / "faces").glob("*.jpg"))]
 
 
 def _bare_landmarker():
