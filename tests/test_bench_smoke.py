@@ -37,3 +37,11 @@ def test_smoke_run(name, pipeline_project, tmp_path, results_before):
 def test_a_smoke_run_never_writes_to_bench_results():
     proc = subprocess.run(smoke_command("landmark_only", ROOT, RESULTS), cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode != 0 and "never writes to bench/results/" in proc.stderr
+
+
+def test_every_finished_experiment_is_smoke_run_and_indexed():
+    folder = ROOT / "bench" / "finished"
+    modules = {p.stem for p in folder.glob("*.py")} - {"__init__", "__main__", "shared"}
+    index = (folder / "README.md").read_text()
+    assert modules == set(EXPERIMENTS)
+    assert [m for m in modules if f"| `{m}` |" not in index] == []
