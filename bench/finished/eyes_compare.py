@@ -1,10 +1,10 @@
 """Eyes 3: the eye model of this run (models/serving/eyes) against the served one (the package's), and the ordinal
 row (models/serving/eyes_ordinal), on the same faces.
 
-- paired: the 309 faces of version 1's test split (bench.eyes_split rebuilds it), all and per source: each model's
-  accuracy with Wilson's 95 % interval, the paired difference with its 95 % interval (Wald, paired), McNemar's exact
-  test on the faces where exactly one of the two is right; the same on the new validation split (which neither
-  model trained on: version 1's training faces stayed in training);
+- paired: the 309 faces of version 1's test split (bench.finished.eyes_split rebuilds it), all and per source: each
+  model's accuracy with Wilson's 95 % interval, the paired difference with its 95 % interval (Wald, paired),
+  McNemar's exact test on the faces where exactly one of the two is right; the same on the new validation split
+  (which neither model trained on: version 1's training faces stayed in training);
 - targets: on the new test split (and validation), all and per source: accuracy with its interval, MAE in ordinal
   steps, the share of faces two steps or more off, recall per label (no face = wrong, and 3 steps off);
 - robustness (--robustness): the new test split's images resized, blurred and recompressed, detected again by the
@@ -13,12 +13,11 @@ row (models/serving/eyes_ordinal), on the same faces.
   turns in the same run (the best of 5 rounds' medians).
 
 Run after `dvc repro evaluate@eyes evaluate@eyes_ordinal`:
-nice -n 10 python -m bench.eyes_compare [--robustness] [--speed]   (writes bench/results/eyes_compare.json,
+nice -n 10 python -m bench.finished.eyes_compare [--robustness] [--speed]   (writes bench/results/eyes_compare.json,
 eyes_robustness.json, eyes_speed.json; robustness about 10 minutes on one core)
 """
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 from pathlib import Path
@@ -26,9 +25,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import binomtest
 
-from bench.common import ROOT, median_ms, one_core, write_result
-from bench.eyes_sources import LABELS
-from bench.eyes_split import version_1
+from bench.common import EYE_LABELS, median_ms, one_core, write_result
+from bench.finished.shared import EYE_SMOKE_PER_LABEL, Run, arguments, eyes_version_1, smaller
 from meshfer.runtime import bundled_models_dir, load_model
 from meshfer.training.config import load_params
 from meshfer.training.evaluate import accuracy_interval, source_of
@@ -39,19 +37,20 @@ SPLITS = ("validation", "test")
 ROUNDS = 5  # speed: rounds of every model's median over the faces
 
 
-def models() -> dict:
-    serving = ROOT / "models" / "serving"
+def models(project: Path) -> dict:
+    serving = project / "models" / "serving"
     return {"served (package)": load_model(bundled_models_dir() / "eyes"), "new (this run)": load_model(serving / "eyes"),
             "eyes_ordinal (this run)": load_model(serving / "eyes_ordinal")}
 
 
-def predictions(found_models: dict) -> dict:
+def predictions(found_models: dict, run: Run) -> dict:
     """Per model and split: (paths, true label, predicted label) of every image of the split."""
-    landmarks, tables, out = ROOT / "data" / "eyes" / "landmarks", {}, {}
+    landmarks, tables, out = run.project / "data" / "eyes" / "landmarks", {}, {}
     for name, model in found_models.items():
         key = json.dumps(model.card.feature_params, sort_keys=True)
         if key not in tables:
-            tables[key] = build_feature_table(landmarks, "eyes", model.card.feature_params)
+            table = build_feature_table(landmarks, "eyes", model.card.feature_params)
+            tables[key] = smaller(table, EYE_SMOKE_PER_LABEL) if run.smoke else table
         table = tables[key]
         out[name] = {split: (table.path[table.rows(split, False)], table.y[table.rows(split, False)],
                              decide(predict_proba_images(model, table, split))) for split in SPLITS}
@@ -60,12 +59,12 @@ def predictions(found_models: dict) -> dict:
 
 def targets(y: np.ndarray, pred: np.ndarray) -> dict:
     """The issue's target figures; no face counts as wrong and as 3 steps off."""
-    steps = np.where(pred < 0, len(LABELS) - 1, np.abs(pred - y))
+    steps = np.where(pred < 0, len(EYE_LABELS) - 1, np.abs(pred - y))
     right = int(np.sum(pred == y))
     return {"faces": int(len(y)), "accuracy": round(right / max(len(y), 1), 4),
             "accuracy_ci95": accuracy_interval(right, len(y)), "mae_steps": round(float(np.mean(steps)), 4),
             "two_or_more_steps_off": round(float(np.mean(steps >= 2)), 4),
-            "recall": {name: round(float(np.mean(pred[y == i] == i)), 4) for i, name in enumerate(LABELS)
+            "recall": {name: round(float(np.mean(pred[y == i] == i)), 4) for i, name in enumerate(EYE_LABELS)
                        if (y == i).any()}}
 
 
@@ -90,10 +89,12 @@ def by_source(paths: np.ndarray, fn, *arrays) -> dict:
     return {"all": fn(*arrays), **{s: fn(*(x[sources == s] for x in arrays)) for s in np.unique(sources)}}
 
 
-def comparison() -> dict:
-    found = models()
-    preds = predictions(found)
-    old = version_1(load_params(ROOT / "params.yaml")["datasets"]["eyes"], Path(tempfile.mkdtemp()))
+def comparison(run: Run) -> dict:
+    found = models(run.project)
+    preds = predictions(found, run)
+    with tempfile.TemporaryDirectory() as work:
+        old = eyes_version_1(load_params(run.project / "params.yaml")["datasets"]["eyes"], run.project / "data" / "raw",
+                             Path(work))
     old_test = {f"{folder}/{file}" for folder, file in old.loc[old["split"] == "test", ["source_folder", "file"]]
                 .itertuples(index=False)}
     out = {"models": {name: {"card_metrics": m.card.metrics, "feature_params": m.card.feature_params,
@@ -134,20 +135,22 @@ def corrupt(image: np.ndarray, condition) -> np.ndarray:
     return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
 
 
-def robustness() -> dict:
+def robustness(run: Run) -> dict:
     from meshfer import Recognizer
     from meshfer.features import MeshBatch, compute_features
     from meshfer.imageio import read_rgb
 
-    found = models()
-    table = build_feature_table(ROOT / "data" / "eyes" / "landmarks", "eyes", {"kind": "eye_shape"})
+    found = models(run.project)
+    table = build_feature_table(run.project / "data" / "eyes" / "landmarks", "eyes", {"kind": "eye_shape"})
     test = table.rows("test", False)
+    if run.smoke:
+        test &= np.cumsum(test) <= 6
     paths, y = table.path[test], table.y[test]
     sources = np.array([source_of(p) for p in paths])
     out = {}
     with Recognizer(eyes=False) as rec:
-        originals = [read_rgb(p) for p in paths]
-        for name, condition in CONDITIONS.items():
+        originals = [read_rgb(run.project / p) for p in paths]
+        for name, condition in list(CONDITIONS.items())[:2 if run.smoke else None]:
             images = [corrupt(image, condition) for image in originals]
             faces = [rec.landmarker.detect(image) for image in images]
             hit = np.array([bool(f) for f in faces])
@@ -165,17 +168,19 @@ def robustness() -> dict:
     return out
 
 
-def speed(faces: int = 100) -> dict:
+def speed(run: Run) -> dict:
     from meshfer import Recognizer
     from meshfer.features import MeshBatch
     from meshfer.imageio import read_rgb
 
     one_core()
-    table = build_feature_table(ROOT / "data" / "eyes" / "landmarks", "eyes", {"kind": "eye_shape"})
+    faces, rounds = (4, 1) if run.smoke else (100, ROUNDS)
+    table = build_feature_table(run.project / "data" / "eyes" / "landmarks", "eyes", {"kind": "eye_shape"})
     paths = table.path[table.rows("test", False)]
     picked = [paths[i] for i in np.linspace(0, len(paths) - 1, faces).astype(int)]
     with Recognizer() as rec:
-        found = [(image, f) for image in (read_rgb(p) for p in picked) if (f := rec.landmarker.detect(image))]
+        found = [(image, f) for image in (read_rgb(run.project / p) for p in picked)
+                 if (f := rec.landmarker.detect(image))]
 
         def batch(k: int) -> MeshBatch:
             image, f = found[k % len(found)]
@@ -184,28 +189,33 @@ def speed(faces: int = 100) -> dict:
 
         counter = iter(range(10**9))
         times: dict = {}
-        loaded = models()
-        for _ in range(ROUNDS):  # the models take turns, so a busy spell on a shared machine hits both
+        loaded = models(run.project)
+        for _ in range(rounds):  # the models take turns, so a busy spell on a shared machine hits both
             for name, model in loaded.items():
                 rec.eye_model = model
                 # A fresh batch each call: MeshBatch caches features, as the Recognizer computes them once per image.
-                times.setdefault(name, []).append(median_ms(lambda: rec._eyes(batch(next(counter))), len(found)))
+                times.setdefault(name, []).append(
+                    median_ms(lambda _: rec._eyes(batch(next(counter))), len(found), warmup=3))
         out = {name: {"eye_step_ms_per_face_best_round": min(t), "per_round": t} for name, t in times.items()}
         out["faces"] = len(found)
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def options(parser) -> None:
     parser.add_argument("--robustness", action="store_true", help="also the corrupted test images (slow)")
     parser.add_argument("--speed", action="store_true", help="also the eye step's time per face")
-    args = parser.parse_args(argv)
-    write_result("eyes_compare", {"command": "nice -n 10 python -m bench.eyes_compare", **comparison()})
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, run = arguments(__doc__, argv, options)
+    write_result("eyes_compare", {"command": "nice -n 10 python -m bench.finished.eyes_compare", **comparison(run)},
+                 run.results)
     if args.speed:
-        write_result("eyes_speed", {"command": "nice -n 10 python -m bench.eyes_compare --speed", **speed()})
+        write_result("eyes_speed", {"command": "nice -n 10 python -m bench.finished.eyes_compare --speed",
+                                    **speed(run)}, run.results)
     if args.robustness:
-        write_result("eyes_robustness", {"command": "nice -n 10 python -m bench.eyes_compare --robustness",
-                                         "conditions": robustness()})
+        write_result("eyes_robustness", {"command": "nice -n 10 python -m bench.finished.eyes_compare --robustness",
+                                         "conditions": robustness(run)}, run.results)
 
 
 if __name__ == "__main__":

@@ -10,15 +10,16 @@ tripled (874 -> 2,597, split by photo), and the features for the ordinal approac
 
 Every figure: clean validation (what the choice is made on), all faces and per source, no face = wrong; test is
 recorded beside it, never used to choose. Run after `dvc repro landmarks@eyes`:
-nice -n 10 python -m bench.eyes_tune   (about 15 minutes on 2 cores; writes bench/results/eyes_tune.json)
+nice -n 10 python -m bench.finished.eyes_tune   (about 15 minutes on 2 cores; writes bench/results/eyes_tune.json)
 """
 from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
-from bench.common import ROOT, write_result
-from bench.eyes_sources import by_source, predicted, section
+from bench.common import eye_scores_by_source, eyes_section, predictions_with_sources, write_result
+from bench.finished.shared import EYE_SMOKE_PER_LABEL, arguments, smaller
 from meshfer.training.config import load_params
 from meshfer.training.featurize import build_feature_table
 from meshfer.training.fitting import fit
@@ -37,21 +38,23 @@ MESH_SETS = {
 class Tables:
     """Feature tables by their params, each computed once (a patch table re-reads every image)."""
 
-    def __init__(self):
-        self.landmarks, self.cache = ROOT / "data" / "eyes" / "landmarks", {}
+    def __init__(self, landmarks: Path, smoke: bool):
+        self.landmarks, self.smoke, self.cache = landmarks, smoke, {}
 
     def __call__(self, features: dict) -> dict:
         key = json.dumps(features, sort_keys=True)
         if key not in self.cache:
-            self.cache[key] = build_feature_table(self.landmarks, "eyes", features)
+            table = build_feature_table(self.landmarks, "eyes", features)
+            self.cache[key] = smaller(table, EYE_SMOKE_PER_LABEL) if self.smoke else table
         return self.cache[key]
 
 
-def run(tables: Tables, base: dict, features: dict, model: dict) -> dict:
-    spec = section(base, {}, model)
+def fitted_and_scored(tables: Tables, base: dict, features: dict, model: dict) -> dict:
+    spec = eyes_section(base, {}, model)
     spec["features"] = features
     trained, cost = fit(tables(features), "eyes", spec, "eyes")
-    scored = {split: by_source(*predicted(trained, tables(features), split)) for split in SPLITS}
+    scored = {split: eye_scores_by_source(*predictions_with_sources(trained, tables(features), split))
+              for split in SPLITS}
     return {"features": features, "model": model, "fit_seconds": cost["seconds"], **scored}
 
 
@@ -64,36 +67,42 @@ def best(results: dict, prefix: str) -> str:
     return max((k for k in results if k.startswith(prefix)), key=lambda k: results[k]["validation"]["all"]["accuracy"])
 
 
-def main() -> None:
-    params = load_params(ROOT / "params.yaml")
+def main(argv: list[str] | None = None) -> None:
+    _, run = arguments(__doc__, argv)
+    params = load_params(run.project / "params.yaml")
     base, served = params["eyes"], params["eyes"]["model"]
-    tables, results = Tables(), {}
-    for sclera, C, pca in itertools.product((0, 1), SERVED_C, SERVED_PCA):
+    tables, results = Tables(run.project / "data" / "eyes" / "landmarks", run.smoke), {}
+    grid = ((0,), SERVED_C[:1], SERVED_PCA[:1]) if run.smoke else ((0, 1), SERVED_C, SERVED_PCA)
+    for sclera, C, pca in itertools.product(*grid):
         features = {**base["features"], "sclera": sclera}
         report(results, f"served{' +sclera' if sclera else ''} | svm C={C}, PCA {pca}",
-               run(tables, base, features, {**served, "C": C, "pca_components": pca}))
+               fitted_and_scored(tables, base, features, {**served, "C": C, "pca_components": pca}))
     chosen = results[best(results, "served")]
     features, pca = chosen["features"], chosen["model"]["pca_components"]
     families = {**{f"logreg C={C}": {"kind": "logreg", "C": C} for C in (0.3, 1.0, 3.0)},
                 "hgb": {"kind": "hgb", "learning_rate": 0.1, "max_iter": 300, "max_leaf_nodes": 15},
                 "logistic_at": {"kind": "logistic_at", "alpha": 1.0}}
+    if run.smoke:
+        families = {"logistic_at": families["logistic_at"]}
     for name, model in families.items():
         report(results, f"family | {name}, PCA {pca}",
-               run(tables, base, features, {**model, "per_eye_samples": True, "pca_components": pca,
+               fitted_and_scored(tables, base, features, {**model, "per_eye_samples": True, "pca_components": pca,
                                             "pca_on": "pixels"}))
-    for patch in PATCHES:
+    for patch in PATCHES[:1] if run.smoke else PATCHES:
         report(results, f"patch {patch['width_px']}x{patch['height_px']} of {patch['crop_px']} px | svm",
-               run(tables, base, {**features, "patch": patch}, chosen["model"]))
+               fitted_and_scored(tables, base, {**features, "patch": patch}, chosen["model"]))
     ordinal = {"kind": "logistic_at", "alpha": 1.0, "per_eye_samples": True}
     report(results, "ordinal | eye_shape (the seed's two measures)",
-           run(tables, base, {"kind": "eye_shape", "combine": "per_eye", "sclera": 1}, ordinal))
-    for (name, mesh_set), sclera in itertools.product(MESH_SETS.items(), (0, 1)):
+           fitted_and_scored(tables, base, {"kind": "eye_shape", "combine": "per_eye", "sclera": 1}, ordinal))
+    mesh_sets = list(MESH_SETS.items())[:1] if run.smoke else MESH_SETS.items()
+    for (name, mesh_set), sclera in itertools.product(mesh_sets, (0,) if run.smoke else (0, 1)):
         report(results, f"ordinal | {name}{' +sclera' if sclera else ''}",
-               run(tables, base, {"kind": "eyes", "combine": "per_eye", **mesh_set, "sclera": sclera}, ordinal))
-    write_result("eyes_tune", {"command": "nice -n 10 python -m bench.eyes_tune",
+               fitted_and_scored(tables, base, {"kind": "eyes", "combine": "per_eye", **mesh_set, "sclera": sclera},
+                                 ordinal))
+    write_result("eyes_tune", {"command": "nice -n 10 python -m bench.finished.eyes_tune",
                                "chosen_on_validation": {"served": best(results, "served"),
                                                         "ordinal": best(results, "ordinal")},
-                               "results": results})
+                               "results": results}, run.results)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 instead of on a share of the (augmented, copy-laden) training split? Each variant is fitted on mesh_hgb's own
 features and preprocessing (params.yaml) and scored on clean validation, test and test_unseen; no face = wrong.
 
-Run after `dvc repro features@mesh_hgb`: OMP_NUM_THREADS=1 python -m bench.hgb_generalise
+Run after `dvc repro features@mesh_hgb`: OMP_NUM_THREADS=1 python -m bench.finished.hgb_generalise
 (writes bench/results/hgb_generalise.json; about 12 minutes on one core)
 """
 from __future__ import annotations
@@ -11,9 +11,10 @@ import time
 
 import numpy as np
 
-from bench.common import ROOT, write_result
+from bench.common import write_result
+from bench.finished.shared import arguments, smaller
 from meshfer.training.config import load_params
-from meshfer.training.feature_table import load_features
+from meshfer.training.feature_table import FeatureTable, features_path
 from meshfer.training.estimators import build_estimator
 from meshfer.training.fitting import model_params_of
 
@@ -29,9 +30,12 @@ VARIANTS = [
 ]
 
 
-def main() -> None:
-    params = load_params(ROOT / "params.yaml")["mesh_hgb"]
-    features = load_features("mesh_hgb")
+def main(argv: list[str] | None = None) -> None:
+    _, run = arguments(__doc__, argv)
+    params = load_params(run.project / "params.yaml")["mesh_hgb"]
+    features = FeatureTable.load(run.project / features_path("mesh_hgb"))
+    if run.smoke:
+        features = smaller(features, 20)  # its early stopping's stratified tenth and PCA need this many
     model_params = model_params_of(params)
     pipeline = build_estimator(model_params)
     train = features.rows("train")
@@ -41,7 +45,7 @@ def main() -> None:
             for split in ("train", "validation", "test", "test_unseen")}
     served = pipeline[-1].get_params()
     results = []
-    for label, changes, on_validation in VARIANTS:
+    for label, changes, on_validation in VARIANTS[:2] if run.smoke else VARIANTS:
         start = time.perf_counter()
         model = pipeline[-1].__class__(**{**served, **changes})
         if on_validation:
@@ -53,8 +57,8 @@ def main() -> None:
                     for split, (X, y, images) in data.items()}
         results.append({"variant": label, "iterations": int(model.n_iter_), "accuracy": accuracy})
         print(label, model.n_iter_, accuracy, f"{time.perf_counter() - start:.0f} s", flush=True)
-    write_result("hgb_generalise", {"command": "OMP_NUM_THREADS=1 python -m bench.hgb_generalise",
-                                    "variants": results})
+    write_result("hgb_generalise", {"command": "OMP_NUM_THREADS=1 python -m bench.finished.hgb_generalise",
+                                    "variants": results}, run.results)
 
 
 if __name__ == "__main__":

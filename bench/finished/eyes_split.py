@@ -8,12 +8,12 @@
 2. The new split (data/eyes/prepared/manifest.parquet, from `dvc repro prepare@eyes`): where each version-1 face
    went (all 309 test faces must stay in test), and the counts per source, annotator, split and label.
 
-Run after `dvc repro prepare@eyes`: python -m bench.eyes_split   (seconds; writes bench/results/eyes_split.json)
+Run after `dvc repro prepare@eyes`: python -m bench.finished.eyes_split   (seconds; writes
+bench/results/eyes_split.json)
 """
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -21,10 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 from bench.common import ROOT, write_result
+from bench.finished.shared import arguments, eyes_version_1
 from meshfer.training.annotations import annotators_of
 from meshfer.training.config import load_params
-from meshfer.training.datasets import read_dataset
-from meshfer.training.duplicates import mark_copies
 
 COMMITTED_RUN = "fa0ba0d"  # the commit this work started from: its eye model, reports and benches are version 1's
 SOURCES = {"data/raw/eyes": "eyes", "data/raw/eyes_fer": "eyes_fer"}
@@ -57,26 +56,6 @@ def counts(manifest: pd.DataFrame, by: list[str]) -> dict:
             for key, row in table.iterrows()}
 
 
-def version_1(params: dict, work: Path) -> pd.DataFrame:
-    """The version-1 data split and marked by this code without the new folder options."""
-    fer_root = ROOT / "data" / "raw" / "eyes_fer"
-    labels = pd.read_csv(fer_root / "labels.csv")
-    first = labels[labels["annotator"] == 1]
-    for file in first["file"]:
-        (work / "eyes_fer" / file).parent.mkdir(parents=True, exist_ok=True)
-        os.symlink((fer_root / file).resolve(), work / "eyes_fer" / file)
-    first.to_csv(work / "eyes_fer" / "labels.csv", index=False)
-    plain = {**params, "more_roots": [{key: params["more_roots"][0][key]
-                                       for key in ("root", "root_env", "where_to_get_it")}]}
-    parts = []
-    for root, name in ((ROOT / "data" / "raw" / "eyes", "data/raw/eyes"), (work / "eyes_fer", "data/raw/eyes_fer")):
-        frame, _ = read_dataset(root, plain, work / "out")
-        frame["file"] = frame["path"].map(lambda p, r=root: Path(p).relative_to(r).as_posix())
-        parts.append(frame.assign(source_folder=name))
-    manifest, _ = mark_copies(pd.concat(parts, ignore_index=True), params["near_copies"])
-    return manifest
-
-
 def check(manifest: pd.DataFrame, expected: dict) -> dict:
     out, clean = {}, manifest[~manifest["near_copy"]]
     for source, by_name in expected.items():
@@ -89,21 +68,22 @@ def check(manifest: pd.DataFrame, expected: dict) -> dict:
     return out
 
 
-def main() -> None:
-    params = load_params(ROOT / "params.yaml")["datasets"]["eyes"]
+def main(argv: list[str] | None = None) -> None:
+    _, run = arguments(__doc__, argv)
+    params = load_params(run.project / "params.yaml")["datasets"]["eyes"]
     with tempfile.TemporaryDirectory() as work:
-        old = version_1(params, Path(work))
+        old = eyes_version_1(params, run.project / "data" / "raw", Path(work))
     checks = check(old, committed_counts())
-    new = pd.read_parquet(ROOT / "data" / "eyes" / "prepared" / "manifest.parquet")
+    new = pd.read_parquet(run.project / "data" / "eyes" / "prepared" / "manifest.parquet")
     new["source_folder"] = new["path"].map(lambda p: next(s for s in SOURCES if p.startswith(s + "/")))
     new["file"] = [Path(p).relative_to(s).as_posix() for p, s in zip(new["path"], new["source_folder"])]
-    annotators = annotators_of(ROOT / "data" / "raw" / "eyes_fer")
+    annotators = annotators_of(run.project / "data" / "raw" / "eyes_fer")
     new["annotator"] = [annotators.get(f, 0) if s.endswith("eyes_fer") else 0
                         for f, s in zip(new["file"], new["source_folder"])]
     moves = old.merge(new, on=["source_folder", "file"], suffixes=("_v1", "_new"), how="left")
     where = pd.crosstab(moves["split_v1"], moves["split_new"].fillna("missing"))
     write_result("eyes_split", {
-        "command": "python -m bench.eyes_split",
+        "command": "python -m bench.finished.eyes_split",
         "version_1_rebuilt_equals_committed": all(c["equal"] for c in checks.values()),
         "version_1_checks": checks,
         "version_1_faces_now": {f"was {k}": {n: int(v) for n, v in row.items()} for k, row in where.iterrows()},
@@ -115,7 +95,7 @@ def main() -> None:
                       "by_annotator_and_split (0: data/raw/eyes)": counts(new, ["annotator", "split"]),
                       "copies_marked_by_split": {s: int(new.loc[new["split"] == s, "near_copy"].sum())
                                                  for s in ("validation", "test")}},
-    })
+    }, run.results)
 
 
 if __name__ == "__main__":

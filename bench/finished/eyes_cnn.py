@@ -8,7 +8,7 @@ validation (the best epoch's weights kept), over several seeds, each reported; t
 params.yaml on the same table; also the seeds averaged, and that average soft-voted with the served model. Scored
 on validation and test, all faces and per source, no face = wrong.
 
-Run after `dvc repro features@eyes`: python -m bench.eyes_cnn   (one thread, about 10 minutes; writes
+Run after `dvc repro features@eyes`: python -m bench.finished.eyes_cnn   (one thread, about 10 minutes; writes
 bench/results/eyes_cnn.json)
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from bench.common import ROOT, write_result
-from bench.eyes_sources import LABELS, by_source
+from bench.common import EYE_LABELS, eye_scores_by_source, write_result
+from bench.finished.shared import EYE_SMOKE_PER_LABEL, arguments, smaller, smoke_section
 from meshfer._native import quiet_native_logs
 from meshfer.training.config import load_params
 from meshfer.training.feature_table import FeatureTable
@@ -62,7 +62,7 @@ def face_proba(model, X: np.ndarray, patch: dict) -> np.ndarray:
     return np.stack(np.split(proba, 2), axis=1).mean(axis=1)
 
 
-def train(table: dict, patch: dict, seed: int):
+def train(table: dict, patch: dict, seed: int, epochs: int = EPOCHS):
     tf = tensorflow()
     seed_everything(seed)
     found = table.found
@@ -70,7 +70,7 @@ def train(table: dict, patch: dict, seed: int):
     images, measures = per_eye(table.X[train_rows], patch)
     y = np.tile(table.y[found][train_rows], 2)
     with quiet_native_logs():  # the normalisation's adapt() too
-        model = network(images.shape[1:], measures, len(LABELS))
+        model = network(images.shape[1:], measures, len(EYE_LABELS))
     model.compile(tf.keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     y_val = table.y[found][val_rows]
 
@@ -82,7 +82,7 @@ def train(table: dict, patch: dict, seed: int):
     stop = tf.keras.callbacks.EarlyStopping(monitor="val_face_accuracy", mode="max", patience=30,
                                             restore_best_weights=True)
     with quiet_native_logs():  # fit() goes through tf.data, whose C++ side logs spurious errors
-        history = model.fit([images, measures], y, batch_size=BATCH, epochs=EPOCHS, verbose=0,
+        history = model.fit([images, measures], y, batch_size=BATCH, epochs=epochs, verbose=0,
                             callbacks=[FaceAccuracy(), stop])
     return model, int(np.argmax(history.history["val_face_accuracy"])) + 1
 
@@ -91,7 +91,7 @@ class FaceNetwork:
     """The network as ``predict_proba_images`` takes a model: label names on a card, probabilities per face row."""
 
     def __init__(self, model, patch: dict):
-        self.model, self.patch, self.card = model, patch, SimpleNamespace(labels=LABELS)
+        self.model, self.patch, self.card = model, patch, SimpleNamespace(labels=EYE_LABELS)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return face_proba(self.model, X, self.patch)
@@ -103,32 +103,37 @@ def scored(table: dict, proba: dict[str, np.ndarray]) -> dict:
     for split in SPLITS:
         mask = table.rows(split, with_face=False)
         sources = np.array([source_of(p) for p in table.path[mask]])
-        out[split] = by_source(table.y[mask], decide(proba[split]), sources)
+        out[split] = eye_scores_by_source(table.y[mask], decide(proba[split]), sources)
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    _, run = arguments(__doc__, argv)
     tensorflow().config.threading.set_intra_op_parallelism_threads(1)
     tensorflow().config.threading.set_inter_op_parallelism_threads(1)
-    params = load_params(ROOT / "params.yaml")["eyes"]
+    params = load_params(run.project / "params.yaml")["eyes"]
     patch = params["features"]["patch"]
-    table = FeatureTable.load(ROOT / "data" / "features" / "eyes.npz")
+    table = FeatureTable.load(run.project / "data" / "features" / "eyes.npz")
+    seeds, epochs = (SEEDS[:1], 2) if run.smoke else (SEEDS, EPOCHS)
+    if run.smoke:
+        table, params = smaller(table, EYE_SMOKE_PER_LABEL), smoke_section(params)
     served, _ = fit(table, "eyes", params, "eyes")
     served_proba = {split: predict_proba_images(served, table, split) for split in SPLITS}
     results = {"served recipe (params.yaml)": scored(table, served_proba)}
     networks = []
-    for seed in SEEDS:
-        model, epoch = train(table, patch, seed)
+    for seed in seeds:
+        model, epoch = train(table, patch, seed, epochs)
         networks.append({split: predict_proba_images(FaceNetwork(model, patch), table, split) for split in SPLITS})
         results[f"eye-patch network, seed {seed} (best epoch {epoch})"] = scored(table, networks[-1])
     seeds_mean = {split: np.mean([n[split] for n in networks], axis=0) for split in SPLITS}
-    results[f"eye-patch network, mean of the {len(SEEDS)} seeds"] = scored(table, seeds_mean)
+    results[f"eye-patch network, mean of the {len(seeds)} seeds"] = scored(table, seeds_mean)
     results["served + the networks' mean, soft vote 1:1"] = scored(
         table, {split: (served_proba[split] + seeds_mean[split]) / 2 for split in SPLITS})
     for name, figures in results.items():
         print(name, {split: (figures[split]["all"]["accuracy"], figures[split]["all"]["mae_steps"])
                      for split in SPLITS}, flush=True)
-    write_result("eyes_cnn", {"command": "python -m bench.eyes_cnn", "epochs_max": EPOCHS, "results": results})
+    write_result("eyes_cnn", {"command": "python -m bench.finished.eyes_cnn", "epochs_max": epochs, "results": results},
+                 run.results)
 
 
 if __name__ == "__main__":

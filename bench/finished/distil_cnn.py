@@ -9,21 +9,20 @@ package's `aligned_cnn`) and the teacher on clean validation, test and test_unse
 
 The pipeline's network trains for 70-95 minutes on 2 cores; with a teacher and a student in `dvc repro` it would
 train twice. Run after `dvc repro features@aligned_cnn features@mesh_hgb`:
-``python -m bench.distil_cnn`` (70-95 minutes on 2 cores; writes bench/results/distil_cnn.json). With
+``python -m bench.finished.distil_cnn`` (70-95 minutes on 2 cores; writes bench/results/distil_cnn.json). With
 ``--label-share 1 --seed 1`` the student learns from the labels alone with another seed: the recipe's spread from
 seed to seed, and (averaged with the served network) what serving two networks would give (writes
 bench/results/distil_cnn_labels1_seed1.json).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
 import numpy as np
 
 from bench.common import ROOT, write_result
-from bench.distil_mesh import accuracy
+from bench.finished.shared import arguments, image_accuracy, smaller
 from meshfer._native import quiet_native_logs
 from meshfer.runtime import load_model
 from meshfer.training.config import load_params
@@ -88,24 +87,25 @@ def train_student(X, targets, X_val, y_val, params: dict):
     return KerasClassifier(model), history.history
 
 
-def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def options(parser) -> None:
     parser.add_argument("--label-share", type=float, default=LABEL_SHARE,
                         help="of the student's target (default %(default)s); 1: the recipe on the labels alone")
     parser.add_argument("--seed", type=int, help="the student's seed (default: params.yaml's)")
-    args = parser.parse_args()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, run = arguments(__doc__, argv, options)
     if not 0.0 <= args.label_share <= 1.0:
-        parser.error("--label-share must be between 0 and 1")
-    return args
-
-
-def main() -> None:
-    args = arguments()
-    params = model_params_of(load_params(ROOT / "params.yaml")["aligned_cnn"])
+        raise SystemExit("--label-share must be between 0 and 1")
+    params = model_params_of(load_params(run.project / "params.yaml")["aligned_cnn"])
+    if run.smoke:
+        params["epochs"] = 1
     default_seed = params["seed"]
     params["seed"] = default_seed if args.seed is None else args.seed
-    faces = FeatureTable.load(ROOT / "data" / "features" / "aligned_cnn.npz")
-    mesh = FeatureTable.load(ROOT / "data" / "features" / "mesh_hgb.npz")
+    faces = FeatureTable.load(run.project / "data" / "features" / "aligned_cnn.npz")
+    mesh = FeatureTable.load(run.project / "data" / "features" / "mesh_hgb.npz")
+    if run.smoke:
+        faces, mesh = smaller(faces), smaller(mesh)
     if not np.array_equal(mesh.path, faces.path) or not np.array_equal(mesh.found, faces.found):
         raise SystemExit("the two feature files list different images: run `dvc repro` first")
     X = faces.X.astype(np.float32)
@@ -127,16 +127,19 @@ def main() -> None:
     results = {"served aligned_cnn (baseline)": network_alone, "teacher": teacher, "student": predicted(student, X)}
     if args.label_share == 1.0:  # a second seed of the served recipe: what serving two networks would give
         results["student and the served network averaged"] = (results["student"] + network_alone) / 2
-    accuracies = {name: {split: accuracy(faces, proba, split) for split in SPLITS} for name, proba in results.items()}
+    accuracies = {name: {split: image_accuracy(faces, proba, split) for split in SPLITS}
+                  for name, proba in results.items()}
     accuracies["teacher"]["train (found faces, augmented copies included)"] = round(float(np.mean(
         teacher[train].argmax(axis=1) == y[train])), 4)
     print(accuracies, flush=True)
     default = args.label_share == LABEL_SHARE and params["seed"] == default_seed
     write_result("distil_cnn" if default else f"distil_cnn_labels{args.label_share:g}_seed{params['seed']}", {
-        "command": " ".join(["python -m bench.distil_cnn", *sys.argv[1:]]), "baseline_card_sha256": served.card.file_sha256,
+        "command": " ".join(["python -m bench.finished.distil_cnn", *(sys.argv[1:] if argv is None else argv)]),
+        "baseline_card_sha256": served.card.file_sha256,
         "teacher": choice, "teacher_shares_tried": tried, "label_share": args.label_share, "recipe": params,
         "student_minutes": round(minutes, 1), "accuracy": accuracies,
-        "student_val_accuracy_averaged_per_epoch": [round(v, 4) for v in history["val_accuracy_averaged"]]})
+        "student_val_accuracy_averaged_per_epoch": [round(v, 4) for v in history["val_accuracy_averaged"]]},
+        run.results)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
 """The ensemble's combiner fitted to validation's own label shares against the training split's (ensemble.priors):
 the same choice of members and combiner as the `ensemble` stage, on the evaluate stages' saved probabilities.
 
-Run after `dvc repro`: python -m bench.ensemble_priors   (writes bench/results/ensemble_priors.json)
+Run after `dvc repro`: python -m bench.finished.ensemble_priors   (writes bench/results/ensemble_priors.json)
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from bench.common import ROOT, write_result
+from bench.common import write_result
+from bench.finished.shared import arguments, smaller_frames
 from meshfer.labels import EXPRESSIONS
 from meshfer.scores import split_metrics
 from meshfer.training.config import load_params
@@ -16,17 +17,21 @@ from meshfer.training.ensemble import Stacked, choose_ensemble, stacker_priors
 from meshfer.training.scoring import decide
 
 
-def main() -> None:
-    params = load_params(ROOT / "params.yaml")
+def main(argv: list[str] | None = None) -> None:
+    _, run = arguments(__doc__, argv)
+    params = load_params(run.project / "params.yaml")
     settings = params["ensemble"]
-    tables = {a: pd.read_parquet(ROOT / "data" / "predictions" / f"{a}.parquet") for a in settings["candidates"]}
+    tables = {a: pd.read_parquet(run.project / "data" / "predictions" / f"{a}.parquet")
+              for a in settings["candidates"]}
+    if run.smoke:
+        tables = smaller_frames(tables)
     stacked = Stacked.from_tables(tables)
     splits = stacked.split_masks()
     surprise = EXPRESSIONS.index("surprise")
     result = {}
     for priors_name in ("validation", "training"):
         all_params = {**params, "ensemble": {**settings, "priors": priors_name}}
-        chosen = choose_ensemble(stacked, settings, stacker_priors(all_params, ROOT))
+        chosen = choose_ensemble(stacked, settings, stacker_priors(all_params, run.project))
         members, combiner, stacker, comparison = chosen.members, chosen.combiner, chosen.stacker, chosen.comparison
         predicted = decide(chosen.proba)
         scores = {name: split_metrics(stacked.y[mask], predicted[mask], EXPRESSIONS) for name, mask in splits.items()}
@@ -42,7 +47,7 @@ def main() -> None:
                 stacker.named_steps["logreg"].intercept_, 3).tolist()))} if stacker is not None else {}),
         }
         print(priors_name, members, combiner, result[priors_name]["accuracy"])
-    write_result("ensemble_priors", {"command": "python -m bench.ensemble_priors", **result})
+    write_result("ensemble_priors", {"command": "python -m bench.finished.ensemble_priors", **result}, run.results)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,14 @@ matched to itself by minimum-cost assignment (it must come out as an involution 
 Blendshapes swap their Left/Right names; the pose matrix is conjugated by the x reflection.
 Scored with the pipeline's trained models on validation and test (no face = wrong).
 
-Run after `dvc repro`: python -m bench.mirror_tta   (writes bench/results/mirror_tta.json)
+Run after `dvc repro`: python -m bench.finished.mirror_tta   (writes bench/results/mirror_tta.json)
 """
 from __future__ import annotations
 
 import numpy as np
 
-from bench.common import ROOT, landmark_only, write_result
+from bench.common import write_result
+from bench.finished.shared import arguments, first_per_label, landmark_only_approaches
 from meshfer.training.config import load_params, serving_dir
 from meshfer.features import MeshBatch, compute_features, mesh_nodes
 from meshfer.labels import EXPRESSIONS
@@ -28,17 +29,20 @@ def mirrored(batch: MeshBatch, perm: np.ndarray, width: np.ndarray) -> MeshBatch
     return MeshBatch(points, batch.blendshapes[:, blendshape_permutation()], X_REFLECTION @ batch.pose @ X_REFLECTION)
 
 
-def main() -> None:
-    params = load_params(ROOT / "params.yaml")
-    table = load_landmarks(ROOT / "data" / "fer" / "landmarks")
+def main(argv: list[str] | None = None) -> None:
+    _, run = arguments(__doc__, argv)
+    params = load_params(run.project / "params.yaml")
+    table = load_landmarks(run.project / "data" / "fer" / "landmarks")
     index = table.index
     original = ~index["augmented"].to_numpy(bool)
+    if run.smoke:
+        original &= first_per_label(index["split"].to_numpy(), index["label"].to_numpy(), 10)
     train = table.found & original & (index["split"].to_numpy() == "train")
     shapes = mesh_nodes(MeshBatch(table.points[train], None, None), {"dims": 2, "level_eyes": True})
     perm = mirror_permutation(np.median(shapes, axis=0))
     # Mesh-only members: mirroring a pixel approach would also need the flipped image.
-    members = landmark_only(params)
-    models = {name: load_model(ROOT / serving_dir(name)) for name in members}
+    members = landmark_only_approaches(params)
+    models = {name: load_model(run.project / serving_dir(name)) for name in members}
     results = {"permutation": {"fixed_points": int((perm == np.arange(len(perm))).sum()),
                                "examples": {int(i): int(perm[i]) for i in (33, 133, 159, 468, 61, 4)}}}
     for split in ("validation", "test"):
@@ -60,7 +64,8 @@ def main() -> None:
                 predicted[found] = proba.argmax(axis=1)
                 results.setdefault(name, {}).setdefault(split, {})[variant] = round(float(np.mean(predicted == y)), 4)
         print(split, {n: results[n][split] for n in probas})
-    write_result("mirror_tta", {"command": "python -m bench.mirror_tta", "members": members, "accuracy": results})
+    write_result("mirror_tta", {"command": "python -m bench.finished.mirror_tta", "members": members,
+                                "accuracy": results}, run.results)
 
 
 if __name__ == "__main__":

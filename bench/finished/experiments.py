@@ -3,10 +3,11 @@ empty DVC cache, on this machine: `make quick` (target: <= 5 min on 2 cores), ho
 (target: < 2 s) and a whole `dvc exp run` (against its floor, an experiment where nothing changed), and how long
 `locate` takes on the full data (the only stage a second `dvc repro` runs).
 
-python -m bench.experiments   (about 5 minutes, after a commit)
+python -m bench.finished.experiments   (about 5 minutes, after a commit)
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from bench.common import ROOT, write_result
+from bench.common import write_result
+from bench.finished.shared import arguments
 
 
 def timed(args: list[str], cwd: Path, ok: bool = True) -> tuple[float, subprocess.CompletedProcess]:
@@ -27,14 +29,29 @@ def timed(args: list[str], cwd: Path, ok: bool = True) -> tuple[float, subproces
     return round(seconds, 2), proc
 
 
-def main() -> None:
+def datasets_env(project: Path) -> dict:
+    """The environment with scripts/link-data.sh's variables pointing at ``project``'s datasets, so that a clone
+    elsewhere finds them."""
+    env = dict(os.environ)
+    for name, variable in (("fer2013", "MESHFER_DATA"), ("eyes", "MESHFER_EYES_DATA"),
+                           ("eyes_fer", "MESHFER_EYES_FER_DATA")):
+        if (project / "data" / "raw" / name).is_dir():
+            env.setdefault(variable, str((project / "data" / "raw" / name).resolve()))
+    return env
+
+
+def main(argv: list[str] | None = None) -> None:
+    _, run = arguments(__doc__, argv)
     dvc = [sys.executable, "-m", "dvc"]
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "clone"
-        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-        subprocess.run(["bash", "scripts/link-data.sh"], cwd=clone, check=True, capture_output=True)
-        quick, _ = timed([sys.executable, "scripts/quick.py"], clone)
-        floor, _ = timed([*dvc, "exp", "run"], clone)  # nothing changed: DVC's start-up and the locate stages
+        subprocess.run(["git", "clone", "-q", str(run.project), str(clone)], check=True)
+        subprocess.run(["bash", "scripts/link-data.sh"], cwd=clone, check=True, capture_output=True,
+                       env=datasets_env(run.project))
+        # A smoke run leaves out the two whole-pipeline runs (minutes): the bad values and `locate` only.
+        quick = None if run.smoke else timed([sys.executable, "scripts/quick.py"], clone)[0]
+        # Nothing changed: DVC's start-up and the locate stages.
+        floor = None if run.smoke else timed([*dvc, "exp", "run"], clone)[0]
         bad_exp, proc = timed([*dvc, "exp", "run", "-S", "pca_svm.model.C=-1"], clone, ok=False)
         assert proc.returncode != 0 and "pca_svm.model.C: -1 is out of range" in proc.stdout + proc.stderr
         params = yaml.safe_load((clone / "params.yaml").read_text())
@@ -45,7 +62,7 @@ def main() -> None:
         subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=clone, check=True)
         locate_fer, _ = timed([sys.executable, "-m", "stages.locate", "fer"], clone)
     write_result("experiments", {
-        "command": "python -m bench.experiments",
+        "command": "python -m bench.finished.experiments",
         "make_quick_s": quick,
         "dvc_exp_run_nothing_changed_s": floor,
         "dvc_exp_run_bad_value_s": bad_exp,
@@ -53,7 +70,7 @@ def main() -> None:
         "locate_full_fer_s": locate_fer,
         "note": "make_quick_s: fresh clone, empty DVC cache, empty landmark cache; the bad-value run is measured "
                 "against dvc_exp_run_nothing_changed_s, its floor (DVC start-up, the always-run locate stages)",
-    })
+    }, run.results)
 
 
 if __name__ == "__main__":

@@ -5,14 +5,15 @@ the whole split once) and scored on the fixed clean validation and test splits, 
 If accuracy still grows steadily with each doubling of the training images, more labelled faces, not another
 model on the same faces, is what the eye targets wait for. Also: the faces per source, split and label.
 
-Run after `dvc repro landmarks@eyes`: python -m bench.eyes_data   (writes bench/results/eyes_data.json)
+Run after `dvc repro landmarks@eyes`: python -m bench.finished.eyes_data   (writes bench/results/eyes_data.json)
 """
 from __future__ import annotations
 
 import numpy as np
 
-from bench.common import ROOT, write_result
-from bench.eyes_sources import LABELS, by_source, predicted, restricted, section
+from bench.common import (EYE_LABELS, eye_scores_by_source, eyes_section, predictions_with_sources, restricted,
+                          write_result)
+from bench.finished.shared import EYE_SMOKE_PER_LABEL, arguments, smaller, smoke_section
 from meshfer.training.config import load_params
 from meshfer.training.evaluate import source_of
 from meshfer.training.featurize import build_feature_table
@@ -29,21 +30,26 @@ def counts(table: dict) -> dict:
         for split in ("train", "validation", "test"):
             mask = (sources == source) & (table.split == split) & ~table.near_copy
             out.setdefault(source, {})[split] = {name: int(np.sum(mask & (table.y == i)))
-                                                 for i, name in enumerate(LABELS)}
+                                                 for i, name in enumerate(EYE_LABELS)}
     return out
 
 
-def main() -> None:
-    base = load_params(ROOT / "params.yaml")["eyes"]
-    spec = section(base, {}, base["model"])
-    table = build_feature_table(ROOT / "data" / "eyes" / "landmarks", "eyes", spec["features"])
+def main(argv: list[str] | None = None) -> None:
+    _, run = arguments(__doc__, argv)
+    base = load_params(run.project / "params.yaml")["eyes"]
+    spec = eyes_section(base, {}, base["model"])
+    table = build_feature_table(run.project / "data" / "eyes" / "landmarks", "eyes", spec["features"])
+    fractions, draws = ((0.5, 1.0), 1) if run.smoke else (FRACTIONS, DRAWS)
+    if run.smoke:
+        table, spec = smaller(table, EYE_SMOKE_PER_LABEL), smoke_section(spec)
     train = table.split == "train"
     curve = []
-    for fraction in FRACTIONS:
-        for draw in range(DRAWS if fraction < 1 else 1):
+    for fraction in fractions:
+        for draw in range(draws if fraction < 1 else 1):
             keep = ~train | (np.random.default_rng(draw).random(len(train)) < fraction)
             model, _ = fit(restricted(table, keep), "eyes", spec, "eyes")
-            scored = {split: by_source(*predicted(model, table, split)) for split in ("validation", "test")}
+            scored = {split: eye_scores_by_source(*predictions_with_sources(model, table, split))
+                      for split in ("validation", "test")}
             curve.append({"fraction": fraction, "draw": draw, "training_images": int(np.sum(keep & train)),
                           **{split: {source: {k: s[k] for k in ("images", "accuracy", "mae_steps")}
                                      for source, s in by_split.items()} for split, by_split in scored.items()}})
@@ -51,10 +57,10 @@ def main() -> None:
                   flush=True)
     mean = {f"{fraction:g}": {split: round(float(np.mean([c[split]["all"]["accuracy"] for c in curve
                                                            if c["fraction"] == fraction])), 4)
-                              for split in ("validation", "test")} for fraction in FRACTIONS}
-    write_result("eyes_data", {"command": "python -m bench.eyes_data", "recipe": spec["features"]
+                              for split in ("validation", "test")} for fraction in fractions}
+    write_result("eyes_data", {"command": "python -m bench.finished.eyes_data", "recipe": spec["features"]
                                | {"model": spec["model"]}, "faces": counts(table),
-                               "mean_accuracy_by_training_fraction": mean, "learning_curve": curve})
+                               "mean_accuracy_by_training_fraction": mean, "learning_curve": curve}, run.results)
 
 
 if __name__ == "__main__":
