@@ -312,7 +312,9 @@ def run_predict(args) -> int:
     write_table(result, fmt, args.output, summaries)
     if args.summary:
         Path(args.summary).write_text(json.dumps(summaries, indent=2) + "\n", encoding="utf-8")
-    unreadable = result[(result["error"] != "") & (result["error"] != "no face found")]
+    from meshfer.result_table import unreadable_rows
+
+    unreadable = unreadable_rows(result)
     for row in unreadable.itertuples():
         _say(f"{row.path}: {row.error}")
     return EXIT_SOME_FAILED if len(unreadable) else EXIT_OK
@@ -402,7 +404,7 @@ def combine(tables: list):
     fetched for drawing, are left out."""
     import pandas as pd
 
-    from meshfer.recognizer import INTEGER_COLUMNS, MESH_COLUMNS
+    from meshfer.result_table import INTEGER_COLUMNS, MESH_COLUMNS
 
     tables = [t for t in tables if not t.empty]
     if not tables:

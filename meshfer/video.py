@@ -19,8 +19,7 @@ from meshfer.imageio import ImageReadError
 from meshfer._native import quiet_native_logs
 from meshfer.eye_events import EyeEventRules, blink_runs, eye_events, frame_duration_ms
 from meshfer.labels import EXPRESSIONS
-
-PROBA_COLUMNS = [f"p_{name}" for name in EXPRESSIONS]
+from meshfer.result_table import PROBA_COLUMNS
 
 
 class VideoEndedEarly(ImageReadError):
