@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     webcam.set_defaults(handler=run_webcam)
 
     # stdlib only: the web stack is imported by `serve` itself
-    from meshfer.server import LOOPBACK, TOKEN_ENV, ServiceSettings
+    from meshfer.http_settings import LOOPBACK, TOKEN_ENV, ServiceSettings
 
     defaults = ServiceSettings()
     serve = commands.add_parser("serve", help="HTTP API and web page (needs meshfer[serve])",
@@ -558,7 +558,8 @@ def run_serve(args) -> int:
     if missing:
         raise UsageError(f"meshfer serve needs {', '.join(missing)}: pip install \"meshfer[serve]\"")
     check_common(args)
-    from meshfer.server import TOKEN_ENV, ServiceSettings, serve
+    from meshfer.http_launcher import serve
+    from meshfer.http_settings import TOKEN_ENV, ServiceSettings
 
     settings = ServiceSettings(approach=args.approach or "", models_dir=args.models_dir or "",
                                num_faces=args.num_faces, token=args.token,
@@ -573,20 +574,6 @@ def run_serve(args) -> int:
 
 def _say(message: str) -> None:
     print(f"meshfer: {message}", file=sys.stderr)
-
-
-def return_freed_memory_to_the_system() -> None:
-    """Fix glibc's threshold for giving freed heap memory back. By default it grows with the first large block
-    freed, so the memory that parsing the model files passes through stays with the process: ~70 MB of a
-    prediction's peak. (The command owns its process; the library leaves malloc alone.) A no-op off glibc."""
-    import ctypes
-    import ctypes.util
-
-    M_TRIM_THRESHOLD = -1
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(M_TRIM_THRESHOLD, 8 << 20)
-    except (OSError, AttributeError, TypeError):
-        pass
 
 
 def run_web_export(args) -> int:
@@ -608,10 +595,9 @@ def run_web_export(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("MESHFER_LOG", "WARNING"), format="meshfer: %(message)s")
     args = build_parser().parse_args(argv)
-    from meshfer._native import keep_mediapipe_offline
+    from meshfer.process_setup import prepare_own_process
 
-    keep_mediapipe_offline()
-    return_freed_memory_to_the_system()
+    prepare_own_process()
     try:
         return args.handler(args)
     except Exception as err:  # noqa: BLE001 - the known kinds below get one line; anything else is a bug
