@@ -17,6 +17,7 @@ from pathlib import Path
 
 from meshfer.http_settings import READY_DIR_ENV, TOKEN_ENV, ServiceSettings
 
+
 def log_config(level: str = "INFO") -> dict:
     """One line per request from meshfer's own logger; uvicorn only for warnings and errors."""
     return {
