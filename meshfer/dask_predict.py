@@ -36,7 +36,10 @@ import meshfer
 from meshfer.dask_cluster import dask_client
 from meshfer.imageio import ImageReadError, decode_image, is_image_path, is_video_path
 from meshfer.predict_inputs import gather_inputs, in_input_order, video_table
-from meshfer.recognizer import INTEGER_COLUMNS, NO_FACE, VIDEO_COLUMNS, Recognizer, _frame, _kind, result_columns
+from meshfer.recognizer import Recognizer
+from meshfer.result_table import (
+    INTEGER_COLUMNS, VIDEO_COLUMNS, column_kind, result_columns, table_from_parts, unreadable_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +213,8 @@ def run_task(task: Task, plugin: str, smoothing: int, columns: list[str], out: s
 
 def task_table(recognizer: Recognizer, task: Task, smoothing: int, columns: list[str]) -> pd.DataFrame:
     images = [item for item in task.inputs if not item.video]
-    tables = [_frame([recognizer._file_columns(item.path, False, _reader(recognizer, item.path))
-                      for item in images], columns)] if images else []
+    tables = [table_from_parts([recognizer._file_columns(item.path, False, _reader(recognizer, item.path))
+                                for item in images], columns)] if images else []
     tables += [_video_rows(recognizer, item.path, smoothing) for item in task.inputs if item.video]
     return conform(pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(), columns)
 
@@ -222,14 +225,14 @@ def conform(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     for name in columns:
         if name in INTEGER_COLUMNS:
             table[name] = table[name].astype("Int64")
-        elif _kind(name) is float:
+        elif column_kind(name) is float:
             table[name] = table[name].astype(float)
     table["error"] = table["error"].fillna("")
     return table
 
 
 def unreadable(table: pd.DataFrame) -> list[tuple[str, str]]:
-    rows = table[(table["error"] != "") & (table["error"] != NO_FACE)]
+    rows = unreadable_rows(table)
     return list(zip(rows["path"], rows["error"]))
 
 
@@ -306,7 +309,7 @@ def arrow_schema(columns: list[str]):
     def kind(name: str):
         if name in INTEGER_COLUMNS:
             return pa.int64()
-        return pa.float64() if _kind(name) is float else pa.string()
+        return pa.float64() if column_kind(name) is float else pa.string()
 
     return pa.schema([(name, kind(name)) for name in columns])
 

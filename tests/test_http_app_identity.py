@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("starlette", reason="needs the [serve] extra: pip install 'meshfer[serve]'")
 
 import meshfer  # noqa: E402
-from tests.test_service import API, client  # noqa: E402, F401 - the module's started client
+from tests.test_http_app import API, client  # noqa: E402, F401 - the module's started client
 
 
 def sha256(path) -> str:

@@ -1,5 +1,5 @@
 """The HTTP service in-process (Starlette's test client): every route, every error status, the limits, the token,
-the stream. tests/test_serve_process.py starts a real `meshfer serve` and talks to it over the network."""
+the stream. tests/test_serve_command.py starts a real `meshfer serve` and talks to it over the network."""
 import asyncio
 import io
 import time
@@ -11,7 +11,8 @@ pytest.importorskip("starlette", reason="needs the [serve] extra: pip install 'm
 from starlette.testclient import TestClient  # noqa: E402
 
 from meshfer.labels import EXPRESSIONS  # noqa: E402
-from meshfer.service import ApiError, Engine, ServiceSettings, create_app, multipart_files  # noqa: E402
+from meshfer.http_app import ApiError, Engine, create_app, multipart_files  # noqa: E402
+from meshfer.http_settings import ServiceSettings  # noqa: E402
 from tests.conftest import FIXTURES, schema_validator  # noqa: E402
 
 HAPPY = (FIXTURES / "faces" / "eileen_collins.jpg").read_bytes()
@@ -195,8 +196,8 @@ def test_an_internal_error_is_json_without_a_traceback(client, monkeypatch):
 def test_the_page_and_its_files_are_served_but_nothing_outside_them(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert client.get("/static/../service.py").status_code == 404
-    assert client.get("/static/%2e%2e/service.py").status_code == 404
+    assert client.get("/static/../http_app.py").status_code == 404
+    assert client.get("/static/%2e%2e/http_app.py").status_code == 404
 
 
 def test_the_stream_answers_every_frame_in_order_and_says_which_were_bad(client):

@@ -1,7 +1,7 @@
-"""Running the service: ``meshfer serve`` starts uvicorn with N worker processes, each holding its own Recognizer,
-says one line once every worker has its models, and stops cleanly on Ctrl-C or SIGTERM (uvicorn shuts down, then
-raises the signal again: that ends here, with "meshfer: stopped" and exit code 0). The settings live here, where
-the command line reads their defaults without importing the web stack."""
+"""Running the service: ``meshfer serve`` starts uvicorn with N worker processes, each running meshfer.http_app with
+its own Recognizer, says one line once every worker has its models, and stops cleanly on Ctrl-C or SIGTERM (uvicorn
+shuts down, then raises the signal again: that ends here, with "meshfer: stopped" and exit code 0). Standard library
+only until ``serve`` runs: uvicorn is imported there."""
 from __future__ import annotations
 
 import ipaddress
@@ -13,48 +13,9 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-LOOPBACK = "127.0.0.1"
-SETTINGS_ENV = "MESHFER_SERVE_"  # worker processes get their settings from the environment, one variable per field
-READY_DIR_ENV = "MESHFER_SERVE_READY_DIR"  # each worker leaves a file there once its models are loaded
-TOKEN_ENV = "MESHFER_TOKEN"  # the token's better way in: a --token shows in the process list
-
-
-@dataclass(frozen=True)
-class ServiceSettings:
-    """What a worker process needs to build its app; strings and numbers only, so they travel as env variables."""
-
-    approach: str = ""  # "": the models folder's default
-    models_dir: str = ""  # "": the models bundled with meshfer
-    num_faces: int = 4  # the most a request may ask for
-    token: str = ""  # "": no authentication
-    max_upload_bytes: int = 10 << 20
-    max_pixels: int = 40_000_000
-    max_batch: int = 16  # images in one multipart request
-    # requests that may wait for the inference thread, per worker, besides the one it runs: 16 keep-alive clients
-    # get no 503 (bench/http.py's queue_choice; 8 refused most of theirs), and their uploads are bounded with it
-    queue: int = 16
-    cors_origin: str = ""
-    metrics: int = 1  # 0: no counting and no /metrics (to measure what counting costs)
-    host: str = LOOPBACK  # the address listened on: with localhost's names, the only Host a request may name
-    read_timeout: float = 30.0  # seconds an upload may go without sending a byte before it gets 408
-    # requests and streams open at once per worker; more get 503. Each holds at most two uploads' worth, so with
-    # the upload and pixel limits a worker's worst case stays under 2 GiB (bench/http.py's memory_bound)
-    max_connections: int = 32
-
-    def to_env(self) -> dict[str, str]:
-        return {f"{SETTINGS_ENV}{k.upper()}": str(v) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_env(cls, environ=os.environ) -> "ServiceSettings":
-        values = {}
-        for f in fields(cls):
-            raw = environ.get(f"{SETTINGS_ENV}{f.name.upper()}")
-            if raw is not None:
-                values[f.name] = {"int": int, "float": float}.get(str(f.type), str)(raw)
-        return cls(**values)
+from meshfer.http_settings import READY_DIR_ENV, TOKEN_ENV, ServiceSettings
 
 
 def log_config(level: str = "INFO") -> dict:
@@ -108,7 +69,7 @@ def serve(settings: ServiceSettings, port: int = 8000, workers: int = 1) -> int:
     waiter.start()
     previous = signal.signal(signal.SIGTERM, _stop)
     try:
-        uvicorn.run("meshfer.service:app_from_env", factory=True, host=host, port=port, workers=workers,
+        uvicorn.run("meshfer.http_app:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_config=log_config(), access_log=False, server_header=False,
                     ws_max_size=settings.max_upload_bytes, ws_max_queue=2, timeout_graceful_shutdown=5,
                     # a backstop on open connections, idle keep-alive ones too; meshfer.guard's own cap on open

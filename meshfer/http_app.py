@@ -39,7 +39,7 @@ from meshfer import __version__
 from meshfer.guard import Guard
 from meshfer.json_body import JsonBodyError, json_images
 from meshfer.openapi import openapi_document
-from meshfer.server import READY_DIR_ENV, ServiceSettings
+from meshfer.http_settings import READY_DIR_ENV, ServiceSettings
 from meshfer.service_metrics import CountRequests, NoMetrics, service_metrics
 
 log = logging.getLogger(__name__)
@@ -567,10 +567,7 @@ def create_app(settings: ServiceSettings | None = None) -> Starlette:
 
 def app_from_env() -> Starlette:
     """The app a ``meshfer serve`` worker process runs (uvicorn's factory): settings from the environment."""
-    from meshfer.cli import return_freed_memory_to_the_system
+    from meshfer.process_setup import prepare_own_process
 
-    from meshfer._native import keep_mediapipe_offline
-
-    return_freed_memory_to_the_system()
-    keep_mediapipe_offline()
+    prepare_own_process()
     return create_app(ServiceSettings.from_env())

@@ -18,7 +18,7 @@ from websockets.sync.client import connect  # noqa: E402
 
 from meshfer.recognizer import bundled_models_dir  # noqa: E402
 from meshfer.runtime import SERVING_FILE  # noqa: E402
-from tests.test_serve_process import HAPPY, Server, request  # noqa: E402
+from tests.test_serve_command import HAPPY, Server, request  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 TOKEN = "from-the-environment"

@@ -16,7 +16,7 @@ from websockets.exceptions import InvalidStatus  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from tests.conftest import FIXTURES, ROOT  # noqa: E402
-from tests.test_serve_process import Server  # noqa: E402
+from tests.test_serve_command import Server  # noqa: E402
 
 HAPPY = (FIXTURES / "faces" / "eileen_collins.jpg").read_bytes()
 READ_TIMEOUT = 1.5

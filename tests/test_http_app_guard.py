@@ -1,5 +1,5 @@
 """meshfer.guard in the app, in-process (Starlette's test client): Host and Origin checked, the page's security
-headers, the cap on open requests, the body-read timeout. tests/test_serve_guard_process.py does the same against
+headers, the cap on open requests, the body-read timeout. tests/test_serve_command_guard.py does the same against
 a real `meshfer serve` over the network."""
 import asyncio
 import logging
@@ -10,9 +10,10 @@ pytest.importorskip("starlette", reason="needs the [serve] extra: pip install 'm
 from starlette.testclient import WebSocketDenialResponse  # noqa: E402
 
 from meshfer.guard import CONTENT_SECURITY_POLICY, Guard, host_name  # noqa: E402
-from meshfer.service import ServiceSettings, create_app  # noqa: E402
+from meshfer.http_app import create_app  # noqa: E402
+from meshfer.http_settings import ServiceSettings  # noqa: E402
 from tests.conftest import FIXTURES  # noqa: E402
-from tests.test_service import BASE_URL, LocalClient, started  # noqa: E402
+from tests.test_http_app import BASE_URL, LocalClient, started  # noqa: E402
 
 HAPPY = (FIXTURES / "faces" / "eileen_collins.jpg").read_bytes()
 OWN = BASE_URL  # the page's own origin, seen from the test client
