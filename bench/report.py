@@ -214,7 +214,7 @@ def _signed(value: float) -> str:
 
 
 def _joined(variants: list[dict], split: str) -> str:
-    """`55.3 / 54.7 / 53.8` from bench.hgb_generalise's variants."""
+    """`55.3 / 54.7 / 53.8` from bench.finished.hgb_generalise's variants."""
     return " / ".join(f"{100 * v['accuracy'][split]:.1f}" for v in variants)
 
 
