@@ -91,7 +91,7 @@ def memory(paths: list[Path], total: int = 5000, first: int = 500) -> dict:
 def queue_choice(paths: list[Path], requests: int) -> dict:
     """The default queue against the old one (8) on one worker: 16 keep-alive clients, the crowd the default is
     chosen for, must get no 503; 20 are more than it takes."""
-    from meshfer.server import ServiceSettings
+    from meshfer.http_settings import ServiceSettings
 
     out = {"default_queue": ServiceSettings().queue}
     bodies = [p.read_bytes() for p in paths]
@@ -110,7 +110,7 @@ def memory_bound() -> dict:
     at most two copies of an upload (the body and its multipart part, or a stream's newest frame and the one being
     read), the one multipart body being split a transient two more, and the one image being decoded its pixels
     three times over (Pillow's 4 bytes a pixel, its EXIF-turned copy, the RGB array at 3)."""
-    from meshfer.server import ServiceSettings
+    from meshfer.http_settings import ServiceSettings
 
     s = ServiceSettings()
     uploads = (2 * s.max_connections + 2) * s.max_upload_bytes

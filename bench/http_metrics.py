@@ -66,7 +66,7 @@ def hook_cost(repeat: int = 20000) -> dict:
 
 
 def time_hooks(repeat: int) -> None:
-    from meshfer.service import create_app
+    from meshfer.http_app import create_app
     from meshfer.service_metrics import route_of
 
     app = create_app()

@@ -131,7 +131,7 @@ def breakdown(args) -> dict:
                 "predict": median_ms(lambda k: rec.predict(images[k % len(images)]), 3 * len(images)),
                 "detect": median_ms(lambda k: rec.landmarker.detect(images[k % len(images)]), 3 * len(images)),
                 "expression_model": median_ms(lambda k: rec.expression.predict_proba(batch(k)), 300),
-                "eye_model": median_ms(lambda k: rec._eyes(batch(k)), 300),
+                "eye_model": median_ms(lambda k: rec.eye_probabilities(batch(k)), 300),
                 "result_table": median_ms(table, 300),
             }
     return out

@@ -195,7 +195,7 @@ def speed(run: Run) -> dict:
                 rec.eye_model = model
                 # A fresh batch each call: MeshBatch caches features, as the Recognizer computes them once per image.
                 times.setdefault(name, []).append(
-                    median_ms(lambda _: rec._eyes(batch(next(counter))), len(found), warmup=3))
+                    median_ms(lambda _: rec.eye_probabilities(batch(next(counter))), len(found), warmup=3))
         out = {name: {"eye_step_ms_per_face_best_round": min(t), "per_round": t} for name, t in times.items()}
         out["faces"] = len(found)
     return out
