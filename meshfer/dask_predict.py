@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dask
 import pandas as pd
 from distributed import KilledWorker, WorkerPlugin, as_completed, get_worker
 
@@ -49,6 +50,13 @@ INPUTS_KEY = b"meshfer.inputs"  # each part's Parquet metadata: its inputs as [p
 CHUNK_SIZE = 32  # images per task on average (at most MAX_CHUNKS_FACTOR times as many)
 MAX_CHUNK_FACTOR = 4
 IN_FLIGHT_PER_THREAD = 4  # tasks submitted ahead per worker thread: the client's memory stays flat
+# Dask's dashboard aids that a predicting cluster does without: the statistical profiler that samples the running
+# task's stack every 10 ms, the event loop's 20 ms tick watch, the half-second system monitor. Off for the cluster
+# `local:N` starts (its scheduler and nannies run here, its workers get this config): about 3 % less CPU per image
+# (bench/results/batch.json "worker_config"), which the 2-core bench needs to keep --dask within 0.9x of -j 2.
+# Workers started with `dask worker` take the same settings from their environment (docs/cluster.md).
+QUIET_WORKERS = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s",
+                 "distributed.admin.system-monitor.interval": "5s"}
 
 
 @dataclass(frozen=True)
@@ -410,7 +418,7 @@ def predict_on_dask(address: str, given_paths: list[str], settings: dict, smooth
 
 def _on_cluster(address: str, tasks: list[Task], settings: dict, key: str, *args):
     """(index, task, result or KilledWorker) as the cluster finishes the tasks, each worker with a Recognizer."""
-    with dask_client(address) as client:
+    with dask.config.set(QUIET_WORKERS), dask_client(address) as client:
         plugin = f"meshfer-recognizer-{key}"
         client.register_plugin(RecognizerPlugin(settings), name=plugin)
         window = max(16, IN_FLIGHT_PER_THREAD * sum(client.nthreads().values()))
