@@ -416,9 +416,16 @@ def predict_on_dask(address: str, given_paths: list[str], settings: dict, smooth
     return outcome
 
 
+@contextlib.contextmanager
+def quiet_client(address: str):
+    """A client for ``address`` (meshfer.dask_cluster.dask_client) whose ``local:N`` workers run QUIET_WORKERS."""
+    with dask.config.set(QUIET_WORKERS), dask_client(address) as client:
+        yield client
+
+
 def _on_cluster(address: str, tasks: list[Task], settings: dict, key: str, *args):
     """(index, task, result or KilledWorker) as the cluster finishes the tasks, each worker with a Recognizer."""
-    with dask.config.set(QUIET_WORKERS), dask_client(address) as client:
+    with quiet_client(address) as client:
         plugin = f"meshfer-recognizer-{key}"
         client.register_plugin(RecognizerPlugin(settings), name=plugin)
         window = max(16, IN_FLIGHT_PER_THREAD * sum(client.nthreads().values()))

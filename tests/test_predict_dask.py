@@ -376,3 +376,16 @@ def test_a_local_cluster_is_started_and_stopped_by_the_command(face_dir, tmp_pat
     _, local_out, _ = run_cli("predict", face_dir, "--csv")
     assert_same_rows(on_dask, pd.read_csv(io.StringIO(local_out), keep_default_na=False, na_values=[""]))
     assert err == ""  # no Dask log lines on the user's terminal
+
+
+def test_a_local_cluster_s_workers_run_without_the_dashboard_aids():
+    from meshfer.dask_predict import QUIET_WORKERS, quiet_client
+
+    def worker_config():
+        import dask
+
+        return {key: dask.config.get(key) for key in QUIET_WORKERS}
+
+    with quiet_client("local:1") as client:
+        seen = list(client.run(worker_config).values())
+    assert seen == [QUIET_WORKERS]
