@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: venv data stage-deps plots-template repro quick promote test bench clean-venv
+.PHONY: venv data stage-deps plots-template repro quick promote test bench bench-smoke docs clean-venv
 
 venv: $(VENV)/.installed
 
@@ -47,6 +47,17 @@ test: venv
 bench: venv data
 	pip install -q --no-deps -r bench/requirements-peer.txt
 	python -m bench.run_all
+
+# Every finished experiment (bench/finished/) end to end on a tiny subset of this checkout's pipeline outputs (run
+# `make quick` and `dvc exp apply quick`, or `dvc repro`, first); results go to temporary folders.
+bench-smoke: venv
+	python -m bench.finished --smoke
+
+# The pages under docs/ as a site in site/ (strict: a broken link or anchor fails), after checking that their
+# generated tables match the result files (`python -m bench.report` rewrites them).
+docs: venv
+	python -m bench.report --check
+	mkdocs build --strict
 
 clean-venv:
 	rm -rf $(VENV)

@@ -6,6 +6,8 @@
   flat for the Dask path (rows go to Parquet parts as they come), growing for -j 2 (its rows stay in memory until
   the end). Polled from /proc every 0.2 s; a peak never goes down, so the last reading is the peak up to then.
 - what the scheduler costs per task: 2,000 empty tasks through a local:2 cluster, seconds per task.
+- what meshfer's worker config (dask_predict.QUIET_WORKERS) saves: `--dask local:2` on 3,000 files with Dask's
+  defaults and with it, alternated twice, wall and CPU seconds of every process.
 - on paper: throughput with W workers ~ min(W x per-worker rate, chunk size / scheduler cost per task).
 
 Each command writes what it is made for: -j 2 one CSV at the end, --dask a Parquet dataset. With -j 2 the client
@@ -61,14 +63,17 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _peak_mib(pid: int) -> tuple[float, str] | None:
+def _peak_mib(pid: int) -> tuple[float, str, float] | None:
+    """(peak resident MiB, command line, CPU seconds so far) of a process."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
     line = next((l for l in status.splitlines() if l.startswith("VmHWM:")), None)
-    return (int(line.split()[1]) / 1024, cmdline) if line else None
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return (int(line.split()[1]) / 1024, cmdline, cpu) if line else None
 
 
 def timed(command: list[str]) -> dict:
@@ -85,15 +90,35 @@ def timed(command: list[str]) -> dict:
     err = process.stderr.read()
     if process.returncode not in (0, 1):
         sys.exit(f"bench.batch: {' '.join(command[:6])} ... failed ({process.returncode}): {err[-2000:]}")
-    client = peaks.pop(process.pid, (0.0, ""))[0]
-    workers = sorted(round(mib, 1) for mib, cmd in peaks.values() if "python" in cmd and "resource_tracker" not in cmd)
-    return {"seconds": round(seconds, 2), "client_peak_mib": round(client, 1), "worker_peak_mib": workers}
+    cpu = sum(seen[2] for seen in peaks.values())  # as last polled: a process's final 0.2 s may be missed
+    client = peaks.pop(process.pid, (0.0, "", 0.0))[0]
+    workers = sorted(round(mib, 1) for mib, cmd, _ in peaks.values()
+                     if "python" in cmd and "resource_tracker" not in cmd)
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 1), "client_peak_mib": round(client, 1),
+            "worker_peak_mib": workers}
 
 
 def commands(folder: Path, out: Path) -> dict[str, list[str]]:
     meshfer = [sys.executable, "-m", "meshfer.cli", "predict", str(folder), "--no-progress"]
     return {"local_j2": [*meshfer, "-j", "2", "-o", str(out / "local.csv")],
             "dask_local2": [*meshfer, "--dask", "local:2", "-o", str(out / "dask.parquet")]}
+
+
+def worker_config_cost(files: list[Path], tmp: Path, count: int = 3000, rounds: int = 2) -> dict:
+    """`--dask local:2` on ``count`` files with Dask's default worker config and with meshfer's
+    (dask_predict.QUIET_WORKERS), alternated ``rounds`` times: wall and CPU seconds of all processes."""
+    folder = linked_folder(files[:count], tmp / f"config{count}")
+    runs: dict[str, list] = {"dask_defaults": [], "meshfer": []}
+    for _ in range(rounds):
+        for name in runs:
+            out = tmp / "config.parquet"
+            clear = "d.QUIET_WORKERS.clear(); " if name == "dask_defaults" else ""
+            code = (f"import meshfer.dask_predict as d; {clear}from meshfer.cli import main; "
+                    f"main(['predict', {str(folder)!r}, '--no-progress', '--dask', 'local:2', '-o', {str(out)!r}])")
+            measured = timed([sys.executable, "-c", code])
+            runs[name].append({k: measured[k] for k in ("seconds", "cpu_seconds")})
+            shutil.rmtree(out, ignore_errors=True)
+    return {"files": count, "runs": runs}
 
 
 def scheduler_cost_per_task(tasks: int = 2000) -> dict:
@@ -134,6 +159,8 @@ def main() -> None:
                 print(name, n, runs[name][str(n)], flush=True)
                 shutil.rmtree(Path(tmp) / "dask.parquet", ignore_errors=True)
             write_result("batch", result)  # what is measured so far, in case the run is cut short
+        if not args.summary_only:
+            result["worker_config"] = worker_config_cost(files, Path(tmp))
     result["steady_state"] = steady_state(runs)
     result["scheduler"] = scheduler_cost_per_task()
     result["on_paper"] = on_paper(result)

@@ -131,7 +131,7 @@ def python_results(files: list[Path]) -> list[dict]:
         for path in files:
             faces = rec.predict_faces(path)
             out.append({"faces": [{name: (values[i].item() if hasattr(values[i], "item") else values[i])
-                                   for name, values in faces.columns().items()} for i in range(len(faces))]})
+                                   for name, values in faces.column_values().items()} for i in range(len(faces))]})
     return out
 
 

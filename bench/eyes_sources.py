@@ -13,20 +13,18 @@ Run after `dvc repro landmarks@eyes`: python -m bench.eyes_sources   (writes ben
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
 import itertools
 
 import numpy as np
 
-from bench.common import ROOT, write_result
-from meshfer.labels import EYE_OPENNESS, labels_for
+from bench.common import (EYE_LABELS, ROOT, eye_scores, eye_scores_by_source, eyes_section,
+                          predictions_with_sources, restricted, write_result)
+from meshfer.labels import EYE_OPENNESS
 from meshfer.training.config import load_params
 from meshfer.training.evaluate import source_of
-from meshfer.training.feature_table import FeatureTable
 from meshfer.training.featurize import build_feature_table
 from meshfer.training.fitting import fit
-from meshfer.training.scoring import decide, predict_proba_images
+from meshfer.training.scoring import predict_proba_images
 
 MESH_ONLY = {"iris": True, "blendshapes": True, "periocular": True, "patch": None}
 FEATURES = {
@@ -46,40 +44,6 @@ MODELS = {
     "svm (rbf)": {"kind": "svm", "kernel": "rbf", "C": 5, "gamma": "scale", "pca_components": 0,
                   "per_eye_samples": True},
 }
-LABELS = list(labels_for("eyes"))
-
-
-def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    """Accuracy, mean error in ordinal steps and per-class recall; no face counts as wrong (and as 3 steps)."""
-    steps = np.where(y_pred < 0, len(LABELS) - 1, np.abs(y_pred - y_true))
-    recall = {name: round(float(np.mean(y_pred[y_true == i] == i)), 4) if (y_true == i).any() else None
-              for i, name in enumerate(LABELS)}
-    return {"images": int(len(y_true)), "accuracy": round(float(np.mean(y_pred == y_true)), 4),
-            "mae_steps": round(float(np.mean(steps)), 4), "recall": recall}
-
-
-def section(base: dict, features: dict, model: dict) -> dict:
-    out = copy.deepcopy(base)
-    out["features"] = {**base["features"], **features}
-    out["model"] = {**model, "seed": 0}
-    return out
-
-
-def restricted(table: FeatureTable, keep: np.ndarray) -> FeatureTable:
-    """The table with only the images in ``keep`` (a per-image mask) left in their split; the rest set aside."""
-    return dataclasses.replace(table, split=np.where(keep, table.split, "unused"))
-
-
-def predicted(model, table: dict, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    mask = table.rows(split, with_face=False)
-    sources = np.array([source_of(p) for p in table.path[mask]])
-    return table.y[mask], decide(predict_proba_images(model, table, split)), sources
-
-
-def by_source(y: np.ndarray, pred: np.ndarray, sources: np.ndarray) -> dict:
-    return {"all": scores(y, pred), **{s: scores(y[sources == s], pred[sources == s]) for s in np.unique(sources)}}
-
-
 def main() -> None:
     params = load_params(ROOT / "params.yaml")
     base = params["eyes"]
@@ -90,13 +54,14 @@ def main() -> None:
         compressions = [{"pca_components": n, "pca_on": "pixels"} for n in PATCH_COMPONENTS] if features["patch"] \
             else [{}]
         for (mname, model), pca in itertools.product(MODELS.items(), compressions):
-            spec = section(base, features, {**model, **pca})
+            spec = eyes_section(base, features, {**model, **pca})
             trained, _ = fit(table, "eyes", spec, "eyes")
             name = f"{fname} | {mname}" + (f", PCA {pca['pca_components']}" if pca else "")
-            choice[name] = {split: by_source(*predicted(trained, table, split)) for split in ("validation", "test")}
+            choice[name] = {split: eye_scores_by_source(*predictions_with_sources(trained, table, split))
+                            for split in ("validation", "test")}
             print(name, choice[name]["validation"]["all"]["accuracy"], flush=True)
 
-    spec = section(base, {}, base["model"])  # the served recipe (params.yaml)
+    spec = eyes_section(base, {}, base["model"])  # the served recipe (params.yaml)
     table = build_feature_table(landmarks, "eyes", spec["features"])
     sources = np.array([source_of(p) for p in table.path])
     cew = np.array([p.rsplit("/", 1)[-1].startswith("cew_") for p in table.path])
@@ -107,22 +72,22 @@ def main() -> None:
         face = predict_proba_images(trained, table, split)[table.found[table.rows(split, with_face=False)]]
         value, y, where = face @ np.asarray(EYE_OPENNESS), table.y[mask], sources[mask]
         openness[split] = {s: {name: round(float(value[(where == s) & (y == i)].mean()), 3)
-                               for i, name in enumerate(LABELS) if ((where == s) & (y == i)).any()}
+                               for i, name in enumerate(EYE_LABELS) if ((where == s) & (y == i)).any()}
                            for s in np.unique(where)}
     cross = {}
     for trained_on in np.unique(sources):
         trained, _ = fit(restricted(table, sources == trained_on), "eyes", spec, "eyes")
-        y, pred, where = predicted(trained, table, "test")
-        cross[f"trained on {trained_on}"] = {f"test of {s}": scores(y[where == s], pred[where == s])
+        y, pred, where = predictions_with_sources(trained, table, "test")
+        cross[f"trained on {trained_on}"] = {f"test of {s}": eye_scores(y[where == s], pred[where == s])
                                              for s in np.unique(where)}
     trained, _ = fit(restricted(table, ~cew), "eyes", spec, "eyes")
-    y, pred, where = predicted(trained, table, "test")
-    closed = LABELS.index("closed")
+    y, pred, where = predictions_with_sources(trained, table, "test")
+    closed = EYE_LABELS.index("closed")
     fer_closed = (where != "data/raw/eyes") & (y == closed)
     confound = {"trained without CEW (every closed face of data/raw/eyes)": {
         "fer_closed_test_faces": int(fer_closed.sum()),
         "called_closed": round(float(np.mean(pred[fer_closed] == closed)), 4),
-        "test_of_each_source": by_source(y, pred, where)}}
+        "test_of_each_source": eye_scores_by_source(y, pred, where)}}
     write_result("eyes_sources", {"command": "python -m bench.eyes_sources", "served_recipe": spec["features"]
                                   | {"model": spec["model"]}, "choice_on_validation": choice,
                                   "openness_by_label": openness, "cross_source": cross,

@@ -15,23 +15,14 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.common import ROOT, fer_sample, write_result
-from bench.predict import photo_sample
-
-SERVE_VENV = Path(tempfile.gettempdir()) / "meshfer-serve-venv"
-PYTHON = SERVE_VENV / "bin" / "python"
-
+from bench.common import PYTHON, ROOT, SERVE_VENV, Server, fer_sample, load, photo_sample, write_result
 
 def serve_install(rebuild: bool = False) -> dict:
     """This checkout's wheel with the [serve] extra in a clean venv (made once, then the wheel reinstalled)."""
@@ -50,89 +41,6 @@ def serve_install(rebuild: bool = False) -> dict:
                               "'sklearn', 'starlette', 'uvicorn') if u.find_spec(m)])"],
                              capture_output=True, text=True, check=True)
     return {"venv": "pip install 'meshfer[serve]' (this checkout's wheel)", "modules_present": present.stdout.strip()}
-
-
-class Server:
-    """`meshfer serve` in a subprocess, ready when its ready line is printed."""
-
-    def __init__(self, *args: str, python: Path = PYTHON):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        # Run from a neutral folder so that the venv's installed meshfer is the one imported, not this checkout.
-        self.process = subprocess.Popen([str(python), "-m", "meshfer.cli", "serve", "--port", str(self.port), *args],
-                                        cwd=tempfile.gettempdir(), stderr=subprocess.PIPE, text=True)
-        for line in self.process.stderr:
-            if "serving on" in line:
-                break
-        else:
-            raise RuntimeError("meshfer serve did not start")
-        # Drain the per-request log lines so the pipe never fills and blocks the server.
-        threading.Thread(target=lambda: [None for _ in self.process.stderr], daemon=True).start()
-
-    def rss_mib(self) -> float:
-        """Resident memory of the server and its worker processes."""
-        pids = [self.process.pid, *_children(self.process.pid)]
-        return round(sum(_rss_kib(pid) for pid in pids) / 1024, 1)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def load(port: int, bodies: list[bytes], clients: int, requests: int) -> dict:
-    """``requests`` posts shared among ``clients`` threads, each image in turn: throughput, latency, statuses."""
-    latencies, statuses, lock = [], Counter(), threading.Lock()
-    refusals = []  # the latencies of the 503s alone: a refusal must come at once, not after a wait
-    next_index = iter(range(requests))
-
-    def client():
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        for i in next_index:  # shared iterator: a thread takes the next request number
-            start = time.perf_counter()
-            try:
-                connection.request("POST", "/v1/predict", body=bodies[i % len(bodies)],
-                                   headers={"Content-Type": "image/jpeg"})
-                response = connection.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                status, connection = "connection error", http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-            with lock:
-                latencies.append(time.perf_counter() - start)
-                statuses[status] += 1
-                if status == 503:
-                    refusals.append(latencies[-1])
-        connection.close()
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        for _ in range(clients):
-            pool.submit(client)
-    seconds = time.perf_counter() - start
-    refused = {"refused_p95_ms": _percentile(refusals, 0.95)} if refusals else {}
-    return {"clients": clients, "requests": requests, "seconds": round(seconds, 2),
-            "requests_per_second": round(requests / seconds, 1), "p50_ms": _percentile(latencies, 0.5),
-            "p95_ms": _percentile(latencies, 0.95), "p99_ms": _percentile(latencies, 0.99),
-            "statuses": {str(k): v for k, v in sorted(statuses.items(), key=str)},
-            "errors": sum(v for k, v in statuses.items() if k != 200), **refused}
-
-
-def _percentile(seconds: list[float], q: float) -> float:
-    ordered = sorted(seconds)
-    return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
 def concurrency(files: dict[str, list[Path]], workers: int, requests: int) -> dict:
@@ -183,7 +91,7 @@ def memory(paths: list[Path], total: int = 5000, first: int = 500) -> dict:
 def queue_choice(paths: list[Path], requests: int) -> dict:
     """The default queue against the old one (8) on one worker: 16 keep-alive clients, the crowd the default is
     chosen for, must get no 503; 20 are more than it takes."""
-    from meshfer.server import ServiceSettings
+    from meshfer.http_settings import ServiceSettings
 
     out = {"default_queue": ServiceSettings().queue}
     bodies = [p.read_bytes() for p in paths]
@@ -202,7 +110,7 @@ def memory_bound() -> dict:
     at most two copies of an upload (the body and its multipart part, or a stream's newest frame and the one being
     read), the one multipart body being split a transient two more, and the one image being decoded its pixels
     three times over (Pillow's 4 bytes a pixel, its EXIF-turned copy, the RGB array at 3)."""
-    from meshfer.server import ServiceSettings
+    from meshfer.http_settings import ServiceSettings
 
     s = ServiceSettings()
     uploads = (2 * s.max_connections + 2) * s.max_upload_bytes

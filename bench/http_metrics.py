@@ -21,8 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, fer_sample, write_result
-from bench.http import Server, load
+from bench.common import ROOT, Server, fer_sample, load, write_result
 from meshfer.service_metrics import MULTIPROCESS_ENV
 
 VARIANTS = {"metrics": (), "no_metrics": ("--no-metrics",)}
@@ -67,7 +66,7 @@ def hook_cost(repeat: int = 20000) -> dict:
 
 
 def time_hooks(repeat: int) -> None:
-    from meshfer.service import create_app
+    from meshfer.http_app import create_app
     from meshfer.service_metrics import route_of
 
     app = create_app()

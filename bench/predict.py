@@ -28,17 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, fer_sample, one_core, write_result
+from bench.common import ROOT, fer_sample, median_ms, one_core, photo_sample, write_result
 
 APPROACHES = ("pca_svm", "blendshape_svm", "gnn", "mesh_svm", "mesh_hgb", "aligned_cnn", "ensemble")
 SERVING_VENV = Path(tempfile.gettempdir()) / "meshfer-serving-venv"
-
-
-def photo_sample(count: int = 60) -> list[Path]:
-    """Ordinary photos: the first UTKFace portraits (200 px) of the eye set, and the two fixture portraits."""
-    root = Path(os.environ.get("MESHFER_EYES_DATA") or ROOT / "data" / "raw" / "eyes")
-    utk = sorted((root / "eye_open").glob("utkface_*.jpg"))[:count - 2]
-    return [*utk, *sorted((ROOT / "tests" / "fixtures" / "faces").glob("*.jpg"))]
 
 
 def _bare_landmarker():
@@ -135,11 +128,11 @@ def breakdown(args) -> dict:
                 return Faces(faces, np.full((len(faces), 7), 1 / 7), np.full((len(faces), 2, 4), 0.25)).to_frame()
 
             out[name] = {
-                "predict": _median_ms(lambda k: rec.predict(images[k % len(images)]), 3 * len(images)),
-                "detect": _median_ms(lambda k: rec.landmarker.detect(images[k % len(images)]), 3 * len(images)),
-                "expression_model": _median_ms(lambda k: rec.expression.predict_proba(batch(k)), 300),
-                "eye_model": _median_ms(lambda k: rec._eyes(batch(k)), 300),
-                "result_table": _median_ms(table, 300),
+                "predict": median_ms(lambda k: rec.predict(images[k % len(images)]), 3 * len(images)),
+                "detect": median_ms(lambda k: rec.landmarker.detect(images[k % len(images)]), 3 * len(images)),
+                "expression_model": median_ms(lambda k: rec.expression.predict_proba(batch(k)), 300),
+                "eye_model": median_ms(lambda k: rec.eye_probabilities(batch(k)), 300),
+                "result_table": median_ms(table, 300),
             }
     return out
 
@@ -182,8 +175,8 @@ def classifiers() -> dict:
             probas = [m.predict_proba(x) for m, x in zip(members, xs)]
             return combine(probas) if combine else probas[0]
 
-        timed = _median_ms(lambda k: classify(inputs1[k % 40]), 300)
-        features = _median_ms(lambda k: [compute_features(batch(1, k), m.card.feature_params) for m in members], 200)
+        timed = median_ms(lambda k: classify(inputs1[k % 40]), 300)
+        features = median_ms(lambda k: [compute_features(batch(1, k), m.card.feature_params) for m in members], 200)
         cold = []
         for k in range(60):  # as served: right after a landmark pass, whose work has pushed the model out of cache
             lm_again.detect(pictures[k % len(pictures)])
@@ -193,24 +186,13 @@ def classifiers() -> dict:
         out[approach] = {
             "classify_ms_per_face_batch1": timed,
             "classify_ms_per_face_after_a_landmark_pass": round(1000 * statistics.median(cold), 4),
-            "classify_ms_per_face_batch256": round(_median_ms(lambda k: classify(inputs256), 10) / 256, 4),
+            "classify_ms_per_face_batch256": round(median_ms(lambda k: classify(inputs256), 10) / 256, 4),
             "features_ms_per_face": features,
             "model_mb": round(sum((m.directory / m.card.format).stat().st_size for m in members) / 1e6, 3),
         }
         print(approach, out[approach], flush=True)
     lm_again.close()
     return out
-
-
-def _median_ms(fn, repeat: int, warmup: int = 5) -> float:
-    for k in range(warmup):
-        fn(k)
-    times = []
-    for k in range(repeat):
-        start = time.perf_counter()
-        fn(k)
-        times.append(time.perf_counter() - start)
-    return round(1000 * statistics.median(times), 4)
 
 
 def video(frames: int = 200) -> dict:
@@ -339,7 +321,7 @@ def main() -> None:
     args = parser.parse_args()
     results = {}
     for name in STEPS:  # each in a fresh process: pinning and imports must not leak between them
-        cmd = [sys.executable, "-c", f"import json, bench.predict as b; print(json.dumps(b._step({name!r})))"]
+        cmd = [sys.executable, "-c", f"import json, bench.predict as b; print(json.dumps(b.run_step({name!r})))"]
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "BENCH_ARGS":
                              json.dumps(vars(args))})
         if out.returncode:
@@ -360,7 +342,8 @@ STEPS = {
 }
 
 
-def _step(name: str):
+def run_step(name: str):
+    """One of STEPS, with main's arguments from the environment (each step runs in a fresh process)."""
     return STEPS[name](argparse.Namespace(**json.loads(os.environ.get("BENCH_ARGS", "{}"))))
 
 

@@ -116,7 +116,7 @@ def conditions() -> list[tuple[str, object]]:
     return [(CLEAN, None)] + [(c.name, s) for c in CORRUPTIONS for s in c.severities]
 
 
-def _transform(name: str, severity) -> Transform:
+def corruption_transform(name: str, severity) -> Transform:
     if name == CLEAN:
         return lambda image, i: image
     return next(c for c in CORRUPTIONS if c.name == name).make(severity)
@@ -158,7 +158,7 @@ def run_condition(name: str, severity, paths: list[str], models_dir: str | None 
                   approaches: tuple[str, ...] | None = None, peer: bool = True) -> dict[str, np.ndarray]:
     """Predicted label index (-1: no face) per image and approach under one corruption."""
     recognizer, models, wanted, peers = _models(models_dir, approaches, peer)
-    transform = _transform(name, severity)
+    transform = corruption_transform(name, severity)
     faces, images, peer_pred = [], [], {mode: [] for mode in peers}
     for i, path in enumerate(paths):
         image = transform(read_rgb(path), i)

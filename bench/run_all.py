@@ -1,23 +1,17 @@
-"""`make bench`: every benchmark in turn (about an hour on 2 cores, after `dvc repro`), then the README tables."""
-from bench import (batch, cnn_flip, distil_mesh, eyes_cnn, eyes_compare, eyes_data, eyes_models, eyes_split,
-                   eyes_tune, landmark_only, landmarks, mirror_tta, peer_fer, predict, report, robustness, timeline)
+"""`make bench`: the benchmarks whose results `bench.report` reads (predict, batch, eyes_sources, peer_fer,
+robustness) and the timeline pictures, in turn (after `dvc repro`), then the README tables.
+
+Run on their own: `bench.http` and `bench.http_metrics` (each starts servers from a clean serving venv) and
+`bench.device` (needs a browser). The finished experiments (bench/finished/) are not re-run: their outcome is
+recorded in their result files; `make bench-smoke` shows they still run."""
+from bench import batch, eyes_sources, peer_fer, predict, report, robustness, timeline
 
 
 def main() -> None:
-    landmarks.main()
     predict.main()
     batch.main()
     timeline.main()
-    eyes_models.main()
-    eyes_data.main()
-    eyes_cnn.main()
-    eyes_split.main()
-    eyes_tune.main()
-    eyes_compare.main(["--speed", "--robustness"])
-    mirror_tta.main()
-    landmark_only.main()
-    cnn_flip.main()
-    distil_mesh.main()
+    eyes_sources.main()
     peer_fer.main()
     robustness.main()
     report.main()

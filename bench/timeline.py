@@ -20,7 +20,7 @@ import numpy as np
 
 from bench.common import RESULTS, fer_sample, write_result
 from meshfer.imageio import read_rgb
-from meshfer.video import clip_from_faces
+from tests.video_clips import clip_from_faces
 
 EYES_ROOT = Path("data/raw/eyes")
 # (what is shown, ms) at 30 fps: blinks of 200, 300 and 400 ms, a 1.5 s closure, 0.5 s without a face

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dask
 import pandas as pd
 from distributed import KilledWorker, WorkerPlugin, as_completed, get_worker
 
@@ -36,7 +37,10 @@ import meshfer
 from meshfer.dask_cluster import dask_client
 from meshfer.imageio import ImageReadError, decode_image, is_image_path, is_video_path
 from meshfer.predict_inputs import gather_inputs, in_input_order, video_table
-from meshfer.recognizer import INTEGER_COLUMNS, NO_FACE, VIDEO_COLUMNS, Recognizer, _frame, _kind, result_columns
+from meshfer.recognizer import Recognizer
+from meshfer.result_table import (
+    INTEGER_COLUMNS, VIDEO_COLUMNS, column_kind, result_columns, table_from_parts, unreadable_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,13 @@ INPUTS_KEY = b"meshfer.inputs"  # each part's Parquet metadata: its inputs as [p
 CHUNK_SIZE = 32  # images per task on average (at most MAX_CHUNKS_FACTOR times as many)
 MAX_CHUNK_FACTOR = 4
 IN_FLIGHT_PER_THREAD = 4  # tasks submitted ahead per worker thread: the client's memory stays flat
+# Dask's dashboard aids that a predicting cluster does without: the statistical profiler that samples the running
+# task's stack every 10 ms, the event loop's 20 ms tick watch, the half-second system monitor. Off for the cluster
+# `local:N` starts (its scheduler and nannies run here, its workers get this config): about 3 % less CPU per image
+# (bench/results/batch.json "worker_config"), which the 2-core bench needs to keep --dask within 0.9x of -j 2.
+# Workers started with `dask worker` take the same settings from their environment (docs/cluster.md).
+QUIET_WORKERS = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s",
+                 "distributed.admin.system-monitor.interval": "5s"}
 
 
 @dataclass(frozen=True)
@@ -210,8 +221,8 @@ def run_task(task: Task, plugin: str, smoothing: int, columns: list[str], out: s
 
 def task_table(recognizer: Recognizer, task: Task, smoothing: int, columns: list[str]) -> pd.DataFrame:
     images = [item for item in task.inputs if not item.video]
-    tables = [_frame([recognizer._file_columns(item.path, False, _reader(recognizer, item.path))
-                      for item in images], columns)] if images else []
+    tables = [table_from_parts([recognizer._file_columns(item.path, False, _reader(recognizer, item.path))
+                                for item in images], columns)] if images else []
     tables += [_video_rows(recognizer, item.path, smoothing) for item in task.inputs if item.video]
     return conform(pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(), columns)
 
@@ -222,14 +233,14 @@ def conform(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     for name in columns:
         if name in INTEGER_COLUMNS:
             table[name] = table[name].astype("Int64")
-        elif _kind(name) is float:
+        elif column_kind(name) is float:
             table[name] = table[name].astype(float)
     table["error"] = table["error"].fillna("")
     return table
 
 
 def unreadable(table: pd.DataFrame) -> list[tuple[str, str]]:
-    rows = table[(table["error"] != "") & (table["error"] != NO_FACE)]
+    rows = unreadable_rows(table)
     return list(zip(rows["path"], rows["error"]))
 
 
@@ -306,7 +317,7 @@ def arrow_schema(columns: list[str]):
     def kind(name: str):
         if name in INTEGER_COLUMNS:
             return pa.int64()
-        return pa.float64() if _kind(name) is float else pa.string()
+        return pa.float64() if column_kind(name) is float else pa.string()
 
     return pa.schema([(name, kind(name)) for name in columns])
 
@@ -405,9 +416,16 @@ def predict_on_dask(address: str, given_paths: list[str], settings: dict, smooth
     return outcome
 
 
+@contextlib.contextmanager
+def quiet_client(address: str):
+    """A client for ``address`` (meshfer.dask_cluster.dask_client) whose ``local:N`` workers run QUIET_WORKERS."""
+    with dask.config.set(QUIET_WORKERS), dask_client(address) as client:
+        yield client
+
+
 def _on_cluster(address: str, tasks: list[Task], settings: dict, key: str, *args):
     """(index, task, result or KilledWorker) as the cluster finishes the tasks, each worker with a Recognizer."""
-    with dask_client(address) as client:
+    with quiet_client(address) as client:
         plugin = f"meshfer-recognizer-{key}"
         client.register_plugin(RecognizerPlugin(settings), name=plugin)
         window = max(16, IN_FLIGHT_PER_THREAD * sum(client.nthreads().values()))

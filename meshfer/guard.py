@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 
-from meshfer.server import ServiceSettings
+from meshfer.http_settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,9 @@ from meshfer.imageio import (
 from meshfer.jsonout import json_value
 from meshfer.labels import EXPRESSION_FOLDER_ALIASES, EXPRESSIONS, EYE_OPENNESS, EYE_STATES
 from meshfer.landmarker import DetectConfig, FaceMesh, Landmarker
+from meshfer.result_table import (
+    BOX_COLUMNS, MESH_COLUMNS, NO_FACE_ERROR, PROBA_COLUMNS, VIDEO_COLUMNS, result_columns, table_from_parts,
+)
 from meshfer.runtime import (
     ExpressionModel,
     InferenceModel,
@@ -38,25 +41,12 @@ from meshfer.runtime import (
     load_expression_model,
     load_model,
 )
-from meshfer.scores import per_class_report, split_metrics
+from meshfer.scores import NO_FACE_INDEX, confusion_counts, per_class_report, split_metrics
 from meshfer.video import FaceTracks, VideoEndedEarly, frame_count, most_prominent, read_frames
 
 log = logging.getLogger(__name__)
 
 EYES_APPROACH = "eyes"
-NO_FACE = "no face found"
-BOX_COLUMNS = ["x_min", "y_min", "x_max", "y_max"]
-PROBA_COLUMNS = [f"p_{name}" for name in EXPRESSIONS]
-EXPRESSION_COLUMNS = ["expression", "expression_score", *PROBA_COLUMNS]
-EYE_COLUMNS = ["left_eye", "right_eye", "left_eye_openness", "right_eye_openness"]
-MESH_COLUMNS = ["landmarks", "blendshapes"]
-VIDEO_COLUMNS = ["frame", "timestamp_ms"]
-INTEGER_COLUMNS = ["face", *VIDEO_COLUMNS]  # nullable: rows saying why there is no face have none
-
-
-def result_columns(eyes: bool) -> list[str]:
-    """A face's columns in a result table, in order."""
-    return ["face", *BOX_COLUMNS, *EXPRESSION_COLUMNS, *(EYE_COLUMNS if eyes else [])]
 
 
 @dataclass
@@ -93,7 +83,9 @@ class Faces:
         """(faces, 2): left and right eye, 0 closed .. 1 wide."""
         return None if self.eyes is None else self.eyes @ np.asarray(EYE_OPENNESS)
 
-    def columns(self, return_mesh: bool = False, face_ids: np.ndarray | None = None) -> dict[str, Any]:
+    def column_values(self, return_mesh: bool = False, face_ids: np.ndarray | None = None) -> dict[str, Any]:
+        """{column name: one value per face}: the table's columns (named by :attr:`Recognizer.columns`) with their
+        values, before any table is built; ``face_ids`` numbers the faces (default 0, 1, ...)."""
         n = len(self)
         columns: dict[str, Any] = {"face": np.arange(n) if face_ids is None else face_ids}
         columns.update(zip(BOX_COLUMNS, self.boxes.T))
@@ -114,12 +106,12 @@ class Faces:
     def records(self, return_mesh: bool = False) -> list[dict[str, Any]]:
         """One JSON-ready dict per face, with the keys of the table's columns (what ``meshfer predict --json``
         writes for an image, without ``path`` and ``error``), built without pandas."""
-        columns = self.columns(return_mesh)
+        columns = self.column_values(return_mesh)
         return [{name: json_value(values[i]) for name, values in columns.items()} for i in range(len(self))]
 
     def to_frame(self, return_mesh: bool = False) -> pd.DataFrame:
         columns = result_columns(eyes=self.eyes is not None)
-        return _frame([self.columns(return_mesh)], columns + (MESH_COLUMNS if return_mesh else []))
+        return table_from_parts([self.column_values(return_mesh)], columns + (MESH_COLUMNS if return_mesh else []))
 
 
 class Recognizer:
@@ -239,9 +231,11 @@ class Recognizer:
                          np.zeros((0, 2, len(EYE_STATES))))
         batch = MeshBatch(np.stack([f.points for f in meshes]), np.stack([f.blendshapes for f in meshes]),
                           np.stack([f.pose for f in meshes]), [rgb] * len(meshes))
-        return Faces(meshes, self.expression.predict_proba(batch), self._eyes(batch))
+        return Faces(meshes, self.expression.predict_proba(batch), self.eye_probabilities(batch))
 
-    def _eyes(self, batch: MeshBatch) -> np.ndarray | None:
+    def eye_probabilities(self, batch: MeshBatch) -> np.ndarray | None:
+        """The eye model's step alone, on meshes found already: (faces, 2, eye states), the subject's left eye then
+        right, as :attr:`Faces.eyes` holds them; None without the eye model."""
         if self.eye_model is None:
             return None
         per_contour = self.eye_model.predict_proba(compute_features(batch, self.eye_model.card.feature_params))
@@ -273,7 +267,7 @@ class Recognizer:
                 done[index] = columns
                 bar.update(len(columns))
         parts = [part for index in sorted(done) for part in done[index]]
-        return _frame(parts, ["path", *self.columns, *(MESH_COLUMNS if return_mesh else []), "error"])
+        return table_from_parts(parts, ["path", *self.columns, *(MESH_COLUMNS if return_mesh else []), "error"])
 
     def _file_columns(self, path: Path | str, return_mesh: bool, read=None) -> dict[str, Any]:
         """One image's column dicts, ``path`` as given; ``read()``, if given, decodes it (e.g. from a URL)."""
@@ -282,8 +276,8 @@ class Recognizer:
         except ImageReadError as err:
             return {"path": [str(path)], "error": [err.reason]}
         if not faces.meshes:
-            return {"path": [str(path)], "error": [NO_FACE]}
-        columns = faces.columns(return_mesh)
+            return {"path": [str(path)], "error": [NO_FACE_ERROR]}
+        columns = faces.column_values(return_mesh)
         return {"path": [str(path)] * len(faces.meshes), **columns, "error": [""] * len(faces.meshes)}
 
     # --- video -----------------------------------------------------------------------------------------------
@@ -297,7 +291,7 @@ class Recognizer:
         columns = [*VIDEO_COLUMNS, *self.columns, *(MESH_COLUMNS if return_mesh else [])]
         live = LiveEyeEvents(eye_window_s) if "left_eye" in self.columns else None
         for part, _, timestamp_ms, bgr in self._video(source, smoothing, max_frames, return_mesh):
-            table = _frame([part], columns)
+            table = table_from_parts([part], columns)
             if live is not None:
                 prominent = most_prominent(table)
                 table.attrs["eye_events"] = live.update(
@@ -322,14 +316,14 @@ class Recognizer:
             try:
                 for part, frame_no, timestamp_ms, bgr in self._video(source, smoothing, max_frames, return_mesh):
                     if on_frame is not None:
-                        on_frame(_frame([part], frame_columns), bgr)
+                        on_frame(table_from_parts([part], frame_columns), bgr)
                     n = len(part["face"])
                     parts.append({**part, "error": [""] * n} if n else
-                                 {"frame": [frame_no], "timestamp_ms": [timestamp_ms], "error": [NO_FACE]})
+                                 {"frame": [frame_no], "timestamp_ms": [timestamp_ms], "error": [NO_FACE_ERROR]})
                     bar.update()
             except VideoEndedEarly as err:  # keep what was read; a last row, with no frame, says what is missing
                 parts.append({"error": [err.reason]})
-        return _frame(parts, [*frame_columns, "error"])
+        return table_from_parts(parts, [*frame_columns, "error"])
 
     def _video(self, source, smoothing: int, max_frames: int | None, return_mesh: bool):
         tracks = FaceTracks(smoothing)
@@ -337,7 +331,8 @@ class Recognizer:
             faces = self._analyse(to_rgb(bgr, "BGR"))
             ids, faces.proba = tracks.update(faces.boxes, faces.proba)
             n = len(faces.meshes)
-            part = {"frame": [frame_no] * n, "timestamp_ms": [timestamp_ms] * n, **faces.columns(return_mesh, ids)}
+            part = {"frame": [frame_no] * n, "timestamp_ms": [timestamp_ms] * n,
+                    **faces.column_values(return_mesh, ids)}
             yield part, frame_no, timestamp_ms, bgr
 
 
@@ -396,40 +391,6 @@ def _no_bar(progress: bool | None, count: int) -> bool | None:
     return not progress
 
 
-def _frame(parts: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
-    """One DataFrame from per-image column dicts; a column a part lacks is missing there (NaN, <NA> or None)."""
-    lengths = [len(next(iter(part.values()))) if part else 0 for part in parts]
-    data = {}
-    for name in columns:
-        kind = _kind(name)
-        pieces = [_column(part[name], kind) if name in part else _missing(kind, n) for part, n in zip(parts, lengths)]
-        values = np.concatenate(pieces) if pieces else np.zeros(0, kind)
-        if name in INTEGER_COLUMNS:
-            values = pd.array(values, dtype="Int64")  # float with NaN -> nullable integers
-        data[name] = values
-    return pd.DataFrame(data, columns=columns, copy=False)
-
-
-def _kind(name: str) -> type:
-    if name in INTEGER_COLUMNS or name in BOX_COLUMNS or name.startswith("p_") or name.endswith(("_score",
-                                                                                                   "_openness")):
-        return float
-    return object
-
-
-def _column(values, kind: type) -> np.ndarray:
-    if kind is float:
-        return np.asarray(values, dtype=float)
-    column = np.empty(len(values), dtype=object)  # element by element: a list of arrays must not become 2-D
-    for i, value in enumerate(values):
-        column[i] = value
-    return column
-
-
-def _missing(kind: type, n: int) -> np.ndarray:
-    return np.full(n, np.nan) if kind is float else np.full(n, None, dtype=object)
-
-
 def expand_images(sources: Iterable[str | os.PathLike]) -> list[Path]:
     """Files as given; folders expanded to their images (recursively, sorted; files without a suffix are taken
     when their header is an image's) and their special files (a FIFO, a device: never opened, they get a row
@@ -462,10 +423,10 @@ def evaluate_folder(recognizer: Recognizer, root: str | os.PathLike, aliases: di
     table = recognizer.predict_many([path for path, _ in found.pairs], progress=progress)
     first = table[table["error"] == ""].drop_duplicates("path").set_index("path")["expression"]
     y_true = np.array([EXPRESSIONS.index(label) for _, label in found.pairs])
-    y_pred = np.array([EXPRESSIONS.index(first[str(p)]) if str(p) in first.index else -1 for p, _ in found.pairs])
+    y_pred = np.array([EXPRESSIONS.index(first[str(p)]) if str(p) in first.index else NO_FACE_INDEX
+                       for p, _ in found.pairs])
     errors = table.loc[table["error"] != "", "error"].value_counts().to_dict()
-    confusion = np.zeros((len(EXPRESSIONS), len(EXPRESSIONS) + 1), dtype=int)  # last column: no face
-    np.add.at(confusion, (y_true, y_pred), 1)  # -1 (no face) lands in the last column
+    confusion = confusion_counts(y_true, y_pred, len(EXPRESSIONS))  # the last column: no face
     return {"root": str(root), "approach": recognizer.approach, **split_metrics(y_true, y_pred, EXPRESSIONS),
             "per_class": per_class_report(y_true, y_pred, EXPRESSIONS), "errors": errors,
             "confusion": {"rows_true": list(EXPRESSIONS), "columns_predicted": [*EXPRESSIONS, "no face"],

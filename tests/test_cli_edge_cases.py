@@ -172,13 +172,6 @@ def test_an_animated_gif_is_said_to_be_scored_on_its_first_frame(tmp_path, face_
                           "scored (convert it to a video for all of them)"
 
 
-def test_a_frame_without_a_face_is_marked():
-    from meshfer.cli import draw
-
-    canvas = draw(np.full((240, 320, 3), 128, np.uint8), pd.DataFrame())
-    assert (canvas != 128).any(axis=2)[:40, :120].sum() > 200  # the "no face" label, top left
-
-
 def test_api_messages_point_to_what_to_do(face_image, face_clip):
     from meshfer.imageio import ImageReadError
     from meshfer.recognizer import Recognizer

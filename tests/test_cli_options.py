@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from meshfer.cli import LABEL_BACKGROUND, main
+from meshfer.cli import main
+from meshfer.drawing import LABEL_BACKGROUND
 from tests.conftest import run_cli, write_video
 
 BOX = ["x_min", "y_min", "x_max", "y_max"]

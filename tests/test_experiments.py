@@ -94,9 +94,10 @@ def test_a_wrong_value_stops_the_first_stage_with_one_line(project, setting, mes
     assert stages_run(proc.stdout) <= {"locate@fer", "locate@eyes"}  # nothing slow started
 
 
-def readme_command(title: str) -> list[str]:
-    """The README's comparison command under the given bold title (so the tested command is the documented one)."""
-    text = (ROOT / "README.md").read_text()
+def documented_command(title: str) -> list[str]:
+    """The pipeline page's comparison command under the given bold title (so the tested command is the documented
+    one)."""
+    text = (ROOT / "docs" / "pipeline.md").read_text()
     block = text.split(f"**{title}**", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     line = next(line for line in block.splitlines() if line.startswith("dvc "))
     return __import__("shlex").split(line.split("  #")[0])[1:]
@@ -112,12 +113,12 @@ def test_a_queued_sweep_runs_and_reads_in_one_screen(project):
             break
         time.sleep(5)
     assert status.count("Success") == 3 and "Failed" not in status, status
-    table = dvc(project, *readme_command("One approach's sweep")).stdout
+    table = dvc(project, *documented_command("One approach's sweep")).stdout
     assert max(map(len, table.splitlines())) <= 160 and "…" not in table, table
     for value in ("1", "5", "10"):
         assert re.search(rf"\s{value}\s", table), table
     assert "metrics/pca_svm.json:val.acc" in table and "mesh_hgb" not in table, table
-    side_by_side = dvc(project, *readme_command("All approaches side by side")).stdout
+    side_by_side = dvc(project, *documented_command("All approaches side by side")).stdout
     assert max(map(len, side_by_side.splitlines())) <= 160 and "metrics/aligned_cnn.json" in side_by_side
     dvc(project, "queue", "stop", check=False)
 

@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("starlette", reason="needs the [serve] extra: pip install 'meshfer[serve]'")
 
 from meshfer.json_body import JsonBodyError, json_images  # noqa: E402
-from meshfer.service import ServiceSettings  # noqa: E402
-from tests.test_service import API, HAPPY, NEUTRAL, png, post, started  # noqa: E402
+from meshfer.http_settings import ServiceSettings  # noqa: E402
+from tests.test_http_app import API, HAPPY, NEUTRAL, png, post, started  # noqa: E402
 
 
 def as_json(document) -> bytes:

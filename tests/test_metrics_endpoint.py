@@ -14,9 +14,9 @@ pytest.importorskip("prometheus_client", reason="needs the [serve] extra: pip in
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 import meshfer  # noqa: E402
-from meshfer.service import ServiceSettings  # noqa: E402
-from tests.test_serve_process import HAPPY, Server, request  # noqa: E402
-from tests.test_service import post, six_frames_at_once, started  # noqa: E402
+from meshfer.http_settings import ServiceSettings  # noqa: E402
+from tests.test_serve_command import HAPPY, Server, request  # noqa: E402
+from tests.test_http_app import post, six_frames_at_once, started  # noqa: E402
 
 TOKEN = "metrics-test-token"
 

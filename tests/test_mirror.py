@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from bench.mirror_tta import mirrored
+from bench.finished.mirror_tta import mirrored
 from meshfer import mesh
 from meshfer.features import MeshBatch, compute_features, mesh_nodes
 from meshfer.training.cnn import aligned_mesh_mirror, blendshape_permutation, mirror_permutation

@@ -11,11 +11,12 @@ from openapi_spec_validator import validate  # noqa: E402
 from starlette.routing import Mount  # noqa: E402
 
 import meshfer  # noqa: E402
-import meshfer.service  # noqa: E402
-from meshfer.service import PREDICT_PARAMS, ServiceSettings, create_app  # noqa: E402
+import meshfer.http_app  # noqa: E402
+from meshfer.http_app import PREDICT_PARAMS, create_app  # noqa: E402
+from meshfer.http_settings import ServiceSettings  # noqa: E402
 from tests.conftest import schema_validator  # noqa: E402
-from tests.test_service import LocalClient  # noqa: E402
-from tests.test_service import started  # noqa: E402
+from tests.test_http_app import LocalClient  # noqa: E402
+from tests.test_http_app import started  # noqa: E402
 
 TOKEN = "openapi-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -61,7 +62,7 @@ def test_every_route_of_the_app_is_documented_and_nothing_else(document):
 
 def _raised_statuses() -> set[str]:
     """Every status the service's code raises: ApiError(N, ...) and busy(...) (503)."""
-    tree = ast.parse(Path(meshfer.service.__file__).read_text())
+    tree = ast.parse(Path(meshfer.http_app.__file__).read_text())
     statuses = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):

@@ -31,7 +31,9 @@ def test_the_committed_params_and_the_quick_look_pass(params):
 
 def test_anchors_are_refused_with_the_line(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text(PARAMS.read_text().replace("    dims: 2                   # 3 (adding", "    dims: &d 2  # (", 1))
+    text = PARAMS.read_text()
+    assert "\n    dims: 2 " in text
+    path.write_text(text.replace("\n    dims: 2 ", "\n    dims: &d 2 ", 1))
     with pytest.raises(ParamsError, match=r"line \d+: YAML anchors and aliases are not allowed"):
         load_params(path)
 

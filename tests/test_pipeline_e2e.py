@@ -210,11 +210,11 @@ def test_train_and_export_are_deterministic(pipeline_project, tmp_path):
         assert (dest / "models" / "serving" / approach / "model.onnx").read_bytes() == model, approach
 
 
-def test_the_quick_look_reads_in_one_readme_command(pipeline_project):
-    from tests.test_experiments import readme_command
+def test_the_quick_look_reads_in_one_documented_command(pipeline_project):
+    from tests.test_experiments import documented_command
 
     dest, env, _ = pipeline_project  # the fixture checked that `make quick` changed no tracked file
-    table = run_ok([sys.executable, "-m", "dvc", *readme_command("A quick look")], dest, env)
+    table = run_ok([sys.executable, "-m", "dvc", *documented_command("A quick look")], dest, env)
     assert max(map(len, table.splitlines())) <= 160, table
     assert re.search(r"datasets\.fer\.max_per_label\s+0\s+20", table), table  # full (committed) beside quick
     for approach in APPROACHES:

@@ -308,8 +308,10 @@ def test_fsspec_urls_file_and_s3_give_the_same_rows(cluster, mixed, env, tmp_pat
 @pytest.mark.slow
 def test_an_interrupted_client_resumes_without_repeating_work(cluster, many, env, tmp_path):
     out = tmp_path / "out.parquet"
-    client = predict(many, "--dask", cluster.address, "-o", out, "--chunk-size", "2", env=env)
-    wait_for(lambda: len(parts(out)) >= 3, "three parts written", client)
+    # One image per task, interrupted at the first part: 119 tasks left, so the run cannot end before the signal
+    # does, even on a loaded machine (with 2 per task and 3 parts it once did).
+    client = predict(many, "--dask", cluster.address, "-o", out, "--chunk-size", "1", env=env)
+    wait_for(lambda: len(parts(out)) >= 1, "a part written", client)
     client.send_signal(signal.SIGINT)
     code, _, err = finish(client)
     assert code == 130 and "interrupted" in err, err
@@ -318,7 +320,7 @@ def test_an_interrupted_client_resumes_without_repeating_work(cluster, many, env
     done = sum(len(pd.read_parquet(out / name)) for name in before)
     assert 0 < done < 120
 
-    code, _, err = run_predict(many, "--dask", cluster.address, "-o", out, "--chunk-size", "2", "--resume", env=env)
+    code, _, err = run_predict(many, "--dask", cluster.address, "-o", out, "--chunk-size", "1", "--resume", env=env)
     assert code == 0, err
     skipped = int(err.split(" inputs: ")[1].split(" in ")[0])
     assert skipped >= done, err  # (a task still running at the interrupt may have finished since)
@@ -376,3 +378,16 @@ def test_a_local_cluster_is_started_and_stopped_by_the_command(face_dir, tmp_pat
     _, local_out, _ = run_cli("predict", face_dir, "--csv")
     assert_same_rows(on_dask, pd.read_csv(io.StringIO(local_out), keep_default_na=False, na_values=[""]))
     assert err == ""  # no Dask log lines on the user's terminal
+
+
+def test_a_local_cluster_s_workers_run_without_the_dashboard_aids():
+    from meshfer.dask_predict import QUIET_WORKERS, quiet_client
+
+    def worker_config():
+        import dask
+
+        return {key: dask.config.get(key) for key in QUIET_WORKERS}
+
+    with quiet_client("local:1") as client:
+        seen = list(client.run(worker_config).values())
+    assert seen == [QUIET_WORKERS]

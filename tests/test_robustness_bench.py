@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from bench.robustness import CLEAN, CORRUPTIONS, _transform, conditions, score, summary
+from bench.robustness import CLEAN, CORRUPTIONS, conditions, corruption_transform, score, summary
 
 
 @pytest.fixture
@@ -13,22 +13,22 @@ def face() -> np.ndarray:
 
 @pytest.mark.parametrize("name, severity", [c for c in conditions() if c[0] != CLEAN])
 def test_every_corruption_changes_the_image_the_same_way_each_time(face, name, severity):
-    first, again = _transform(name, severity)(face, 3), _transform(name, severity)(face, 3)
+    first, again = corruption_transform(name, severity)(face, 3), corruption_transform(name, severity)(face, 3)
     assert first.dtype == np.uint8 and first.shape[2] == 3
     assert np.array_equal(first, again), "a condition must give the same image on every run and worker"
     assert first.shape != face.shape or not np.array_equal(first, face)
 
 
 def test_geometric_corruptions_keep_the_whole_face(face):
-    moved = _transform("translation", 1.0)(face, 0)
+    moved = corruption_transform("translation", 1.0)(face, 0)
     assert moved.shape[:2] == (96, 96)
     assert np.array_equal(moved[0:48, 0:48], face), "shift 1.0 puts the face in a corner of the canvas"
-    small = _transform("scale", 0.5)(face, 0)
+    small = corruption_transform("scale", 0.5)(face, 0)
     assert small.shape == face.shape and small[:12].max() == 0 and small[12:36, 12:36].max() > 0
 
 
 def test_rotation_alternates_its_sense(face):
-    rotate = _transform("rotation", 30)
+    rotate = corruption_transform("rotation", 30)
     assert not np.array_equal(rotate(face, 0), rotate(face, 1))
     assert np.array_equal(rotate(face, 0), rotate(face, 2))
 

@@ -44,7 +44,7 @@ def test_num_faces_on_the_command_line(two_faces_png):
 
 def test_num_faces_in_the_api(two_faces_png):
     pytest.importorskip("starlette", reason="needs the [serve] extra: pip install 'meshfer[serve]'")
-    from tests.test_service import started
+    from tests.test_http_app import started
 
     client = started()
     try:

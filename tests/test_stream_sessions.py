@@ -5,9 +5,10 @@ import logging
 import pytest
 
 pytest.importorskip("starlette", reason="needs the [serve] extra: pip install 'meshfer[serve]'")
-from meshfer.service import ServiceSettings, close_reason  # noqa: E402
+from meshfer.http_app import close_reason  # noqa: E402
+from meshfer.http_settings import ServiceSettings  # noqa: E402
 from tests.conftest import FIXTURES  # noqa: E402
-from tests.test_service import started  # noqa: E402
+from tests.test_http_app import started  # noqa: E402
 
 HAPPY = (FIXTURES / "faces" / "eileen_collins.jpg").read_bytes()
 
@@ -20,7 +21,7 @@ def client():
 
 
 def test_a_refused_stream_closes_with_the_reason(client, caplog):
-    with caplog.at_level(logging.INFO, logger="meshfer.service"):
+    with caplog.at_level(logging.INFO, logger="meshfer.http_app"):
         with client.websocket_connect("/v1/stream") as ws:
             assert ws.receive_json() == {"error": "missing or wrong token", "status": 401}
             closing = ws.receive()
@@ -40,7 +41,7 @@ def test_a_close_reason_fits_the_frame():
 
 
 def test_a_session_is_logged_when_it_opens_and_closes(client, caplog):
-    with caplog.at_level(logging.INFO, logger="meshfer.service"):
+    with caplog.at_level(logging.INFO, logger="meshfer.http_app"):
         with client.websocket_connect("/v1/stream?token=s3cret") as ws:
             for _ in range(2):
                 ws.send_bytes(HAPPY)

@@ -10,7 +10,8 @@ from PIL import Image
 
 from meshfer.imageio import read_rgb
 from meshfer.labels import EXPRESSIONS
-from meshfer.video import FaceTracks, clip_from_faces, plot_timeline, subject_rows, video_summary
+from meshfer.video import FaceTracks, plot_timeline, subject_rows, video_summary
+from tests.video_clips import clip_from_faces
 
 
 def test_tracks_keep_numbers_through_motion_gaps_and_order_changes():
