@@ -55,7 +55,9 @@ def dvc(project, *args, check=True, timeout=900):
 
 def reset(project):
     dest, env = project
-    run_ok(["git", "checkout", "-q", "--", "."], dest, env)
+    # From HEAD, not the index: a failed `dvc exp run` can leave its params staged, and `git checkout -- .` would
+    # put them back.
+    run_ok(["git", "reset", "-q", "--hard", "HEAD"], dest, env)
     dvc(project, "checkout", "--force")
 
 
@@ -164,7 +166,7 @@ def test_an_interrupted_experiment_changes_nothing_later(project):
     os.killpg(child.pid, signal.SIGINT)  # Ctrl-C in the middle of the landmark pass
     child.wait(timeout=120)
     assert set(cache.iterdir()) - configs, "the run was interrupted before it detected anything"
-    run_ok(["git", "checkout", "-q", "--", "."], dest, env)
+    run_ok(["git", "reset", "-q", "--hard", "HEAD"], dest, env)
     dvc(project, "checkout")  # refuses nothing
     out = dvc(project, "repro").stdout
     assert stages_run(out) <= {"locate@fer", "locate@eyes"}, out
