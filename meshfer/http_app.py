@@ -29,7 +29,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -113,15 +113,19 @@ class Engine:
         if self.recognizer is not None:
             self.recognizer.close()
 
-    @contextlib.contextmanager
-    def place(self):
-        """A place among the requests in progress, or 503 at once when the models are not loaded yet or too many
-        are. An upload takes its place before its body is read, so the queue bounds the bodies held in memory too
-        (at most ``queue + 1`` per worker, each within the upload limit)."""
+    def refuse_if_full(self) -> None:
+        """503 when the models are not loaded yet or too many requests are in progress."""
         if not self.ready:
             raise busy(self.load_error or "the models are still loading")
         if self._waiting > self.settings.queue:
             raise busy(f"server busy ({self._waiting} requests in progress); retry shortly")
+
+    @contextlib.contextmanager
+    def place(self):
+        """A place among the requests in progress, or 503 at once (``refuse_if_full``). An upload takes its place
+        before its body is read, so the queue bounds the bodies held in memory too (at most ``queue + 1`` per
+        worker, each within the upload limit)."""
+        self.refuse_if_full()
         self._waiting += 1
         self.metrics.waiting(+1)
         try:
@@ -222,6 +226,21 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
             raise ApiError(413, f"body too large (over the {limit / 2**20:g} MiB limit)")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def discard_body(request: Request, settings: ServiceSettings, chunk_timeout: float = 2.0) -> None:
+    """Read and drop the body of a request refused before its upload was read, so that the client gets the answer:
+    a server that closes with unread bytes makes the kernel send a reset, and a client still sending its upload
+    then sees "connection reset" instead of the 503 and its Retry-After. Bounded: a body declared or found over the
+    upload limit, or a pause longer than ``chunk_timeout``, ends the reading (and the connection closes as
+    before); nothing is kept."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.max_upload_bytes:
+        return
+    size, stream = 0, request.stream()
+    with contextlib.suppress(StopAsyncIteration, TimeoutError, ClientDisconnect):
+        while size <= settings.max_upload_bytes:
+            size += len(await asyncio.wait_for(anext(stream), chunk_timeout))
 
 
 def multipart_files(body: bytes, content_type: str, field: str = "image") -> list[tuple[str, bytes]]:
@@ -335,10 +354,13 @@ def _headline(metrics: dict) -> dict:
 async def predict(request: Request) -> Response:
     engine: Engine = request.app.state.engine
     started = time.perf_counter()
-    if not engine.ready:
-        raise busy(engine.load_error or "the models are still loading")
-    options = parse_options(request.query_params, engine)
-    with engine.place():
+    try:
+        engine.refuse_if_full()
+        options = parse_options(request.query_params, engine)
+    except ApiError:
+        await discard_body(request, engine.settings)
+        raise
+    with engine.place():  # no await since refuse_if_full: the place is still free
         return await answer_upload(request, engine, options, started)
 
 

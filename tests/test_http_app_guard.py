@@ -143,9 +143,10 @@ def test_more_open_requests_than_the_cap_get_503_at_once():
         assert "too many" not in client.get("/healthz").text
 
 
-def test_an_upload_beyond_the_queue_is_refused_before_its_body_is_read():
+def test_an_upload_beyond_the_queue_is_refused_without_holding_its_body():
     """The queue holds a place from before the body is read: a worker keeps at most queue + 1 uploads in memory,
-    and the rest are answered 503 at once, their bodies never read."""
+    and the rest are answered 503 without taking a place: their bodies are read and dropped chunk by chunk (so the
+    client, still sending, gets the answer rather than a reset), never held."""
     app = create_app(ServiceSettings(queue=2))
     engine = app.state.engine
     engine.recognizer, engine.approaches, engine.default_approach = object(), ["a"], "a"  # ready, not loaded
@@ -165,4 +166,4 @@ def test_an_upload_beyond_the_queue_is_refused_before_its_body_is_read():
                          (b"content-length", str(len(HAPPY)).encode())]}
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 503 and (b"retry-after", b"1") in sent[0]["headers"]
-    assert reads == []
+    assert reads == [1] and engine._waiting == 3

@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -124,6 +125,20 @@ def test_a_burst_beyond_the_queue_gets_503_with_retry_after(server):
     assert statuses.count(200) >= 1 and len(busy) >= clients - 2 * (QUEUE + 1), statuses
     assert all(b"\r\nretry-after: 1\r\n" in a.lower() for a in busy)
     assert post(server, HAPPY)[0] == 200  # served normally once the burst is over
+
+
+def test_a_request_refused_before_its_upload_is_read_still_gets_its_answer(server):
+    """The refusal comes before the body is read (here: an unknown parameter); a client that is still sending its
+    upload must get the 400, not a connection reset (which a server closing with unread bytes causes)."""
+    body = bytes(1 << 20)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as s:
+        s.sendall(f"POST /v1/predict?no_such_option=1 HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                  f"Authorization: Bearer {TOKEN}\r\nContent-Type: image/jpeg\r\n"
+                  f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode())
+        time.sleep(0.5)  # the server has decided by now
+        s.sendall(body)
+        answer = receive_all(s)
+    assert answer.startswith(b"HTTP/1.1 400") and b"no_such_option" in answer, answer[:300]
 
 
 def receive_all(s: socket.socket) -> bytes:
