@@ -337,7 +337,7 @@ class Dataset:
         self.fs.makedirs(self.root, exist_ok=True)
         parts = self.parts()
         if parts and not resume:
-            raise ValueError(f"{self.root} holds {len(parts)} parts already: add --resume to complete it, or "
+            raise ValueError(f"{self.root} holds {len(parts)} part file(s) already: add --resume to complete it, or "
                              "remove it to start again")
         if self.fs.exists(self._path(SUCCESS_FILE)):
             self.fs.rm(self._path(SUCCESS_FILE))

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -248,7 +248,8 @@ class Recognizer:
                      return_mesh: bool = False, n_jobs: int = 1) -> pd.DataFrame:
         """Every image of the given files and folders (recursively; a single path is taken as one): one row per
         face, and a row with ``error`` for each file that could not be read or had no face
-        (``error="no face found"``), so nothing is lost silently. ``progress`` shows a bar on stderr (None: when
+        (``error="no face found"``), and for each path that gave no image (missing, a folder without one), so
+        nothing is lost silently. ``progress`` shows a bar on stderr (None: when
         stderr is a terminal and there are many).
         ``n_jobs`` > 1 shares the files between this process and ``n_jobs - 1`` worker processes (-1: as many as
         there are cores); the rows come back in the same order."""
@@ -269,8 +270,10 @@ class Recognizer:
         parts = [part for index in sorted(done) for part in done[index]]
         return table_from_parts(parts, ["path", *self.columns, *(MESH_COLUMNS if return_mesh else []), "error"])
 
-    def _file_columns(self, path: Path | str, return_mesh: bool, read=None) -> dict[str, Any]:
+    def _file_columns(self, path: Path | str | InputProblem, return_mesh: bool, read=None) -> dict[str, Any]:
         """One image's column dicts, ``path`` as given; ``read()``, if given, decodes it (e.g. from a URL)."""
+        if isinstance(path, InputProblem):
+            return {"path": [path.given], "error": [path.why]}
         try:
             faces = self._analyse(read() if read is not None else self._rgb(path))
         except ImageReadError as err:
@@ -391,19 +394,30 @@ def _no_bar(progress: bool | None, count: int) -> bool | None:
     return not progress
 
 
-def expand_images(sources: Iterable[str | os.PathLike]) -> list[Path]:
+class InputProblem(NamedTuple):
+    """An input that gives no image (a path that does not exist, a folder without one): it gets a row saying so."""
+
+    given: str
+    why: str
+
+
+def expand_images(sources: Iterable[str | os.PathLike]) -> list[Path | InputProblem]:
     """Files as given; folders expanded to their images (recursively, sorted; files without a suffix are taken
     when their header is an image's) and their special files (a FIFO, a device: never opened, they get a row
-    saying what they are). Each file once."""
-    paths = []
+    saying what they are). Each file once. A missing path or a folder without an image stays, as an
+    :class:`InputProblem` (the words are the command line's)."""
+    items: list[Path | InputProblem] = []
     for source in sources:
         path = Path(source)
-        if path.is_dir():
+        if not path.exists() and not path.is_symlink():
+            items.append(InputProblem(str(source), "no such file or folder"))
+        elif path.is_dir():
             contents = folder_contents(path)
-            paths += sorted(contents.images + [p for p in contents.skipped if not p.is_file()])
+            found = sorted(contents.images + [p for p in contents.skipped if not p.is_file()])
+            items += found or [InputProblem(str(source), "no images in this folder")]
         else:
-            paths.append(path)
-    return unique(paths)
+            items.append(path)
+    return unique(items)
 
 
 def evaluate_folder(recognizer: Recognizer, root: str | os.PathLike, aliases: dict[str, str] | None = None,

@@ -245,7 +245,7 @@ def test_an_output_dataset_is_not_overwritten_without_resume(tmp_path, face_imag
     out.mkdir()
     (out / "part-0123.parquet").write_bytes(b"earlier")
     assert main(["predict", str(face_image), "--dask", "tcp://127.0.0.1:1", "-o", str(out)]) == 2
-    assert "holds 1 parts already: add --resume" in capsys.readouterr().err
+    assert "holds 1 part file(s) already: add --resume" in capsys.readouterr().err
     assert (out / "part-0123.parquet").read_bytes() == b"earlier"
 
 

@@ -131,10 +131,13 @@ def test_the_same_file_twice_is_read_once(recognizer, face_image):
     assert len(recognizer.predict_many([face_image, face_image], progress=False)) == 1
 
 
-def test_empty_input_gives_empty_table(recognizer, tmp_path):
+def test_an_input_that_gives_no_image_gets_a_row_saying_why(recognizer, tmp_path, face_image):
     (tmp_path / "empty").mkdir()
-    table = recognizer.predict_many([tmp_path / "empty"], progress=False)
-    assert table.empty and "error" in table.columns
+    given = [f"{tmp_path / 'empty'}/", face_image, str(tmp_path / "missing.jpg")]
+    table = recognizer.predict_many(given, progress=False)
+    assert table["path"].tolist() == [given[0], str(face_image), given[2]]  # in input order, as given
+    assert table["error"].tolist() == ["no images in this folder", "", "no such file or folder"]
+    assert recognizer.predict_many([], progress=False).empty
 
 
 @pytest.mark.parametrize("approach", SHIPPED)
