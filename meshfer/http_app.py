@@ -210,6 +210,7 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
         if not declared.isdigit():
             raise ApiError(400, "bad Content-Length")
         if int(declared) > limit:
+            await discard_body(request, limit)
             raise ApiError(413, f"body too large ({int(declared) / 2**20:.1f} MiB, limit {limit / 2**20:g} MiB)")
     chunks, size, stream = [], 0, request.stream()
     while True:
@@ -223,24 +224,30 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
                            {"Connection": "close"}) from None
         size += len(chunk)
         if size > limit:
+            await discard_body(request, limit)
             raise ApiError(413, f"body too large (over the {limit / 2**20:g} MiB limit)")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-async def discard_body(request: Request, settings: ServiceSettings, chunk_timeout: float = 2.0) -> None:
-    """Read and drop the body of a request refused before its upload was read, so that the client gets the answer:
-    a server that closes with unread bytes makes the kernel send a reset, and a client still sending its upload
-    then sees "connection reset" instead of the 503 and its Retry-After. Bounded: a body declared or found over the
-    upload limit, or a pause longer than ``chunk_timeout``, ends the reading (and the connection closes as
-    before); nothing is kept."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > settings.max_upload_bytes:
-        return
+# How much of a refused upload is read (and dropped) so that its client gets the answer: up to this many times the
+# upload limit, within DISCARD_SECONDS, each chunk within DISCARD_PAUSE_S. Beyond, the connection just closes.
+DISCARD_LIMITS = 4
+DISCARD_SECONDS = 5.0
+DISCARD_PAUSE_S = 2.0
+
+
+async def discard_body(request: Request, upload_limit: int) -> None:
+    """Read and drop what is left of the body of a refused request (503 busy, 400, 413 too large), so that the
+    client gets the answer: a server that closes with unread bytes makes the kernel send a reset, and a client still
+    sending its upload then sees "connection reset" or "broken pipe" instead of the status and its message. The
+    lingering close of nginx and Apache, bounded the same way (see DISCARD_*); nothing is kept."""
     size, stream = 0, request.stream()
-    with contextlib.suppress(StopAsyncIteration, TimeoutError, ClientDisconnect):
-        while size <= settings.max_upload_bytes:
-            size += len(await asyncio.wait_for(anext(stream), chunk_timeout))
+    deadline = time.monotonic() + DISCARD_SECONDS
+    # RuntimeError: Starlette's "stream consumed", the body was read to its end already
+    with contextlib.suppress(StopAsyncIteration, TimeoutError, ClientDisconnect, RuntimeError):
+        while size <= DISCARD_LIMITS * upload_limit and (left := deadline - time.monotonic()) > 0:
+            size += len(await asyncio.wait_for(anext(stream), min(DISCARD_PAUSE_S, left)))
 
 
 def multipart_files(body: bytes, content_type: str, field: str = "image") -> list[tuple[str, bytes]]:
@@ -358,7 +365,7 @@ async def predict(request: Request) -> Response:
         engine.refuse_if_full()
         options = parse_options(request.query_params, engine)
     except ApiError:
-        await discard_body(request, engine.settings)
+        await discard_body(request, engine.settings.max_upload_bytes)
         raise
     with engine.place():  # no await since refuse_if_full: the place is still free
         return await answer_upload(request, engine, options, started)
