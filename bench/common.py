@@ -204,7 +204,7 @@ def restricted(table, keep: np.ndarray):
 
 def predictions_with_sources(model, table, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per image of ``split`` (no face: predicted -1): true label, predicted label, source folder."""
-    from meshfer.training.evaluate import source_of
+    from meshfer.training.held_out import source_of
     from meshfer.training.scoring import decide, predict_proba_images
 
     mask = table.rows(split, with_face=False)

@@ -21,7 +21,7 @@ from bench.common import (EYE_LABELS, ROOT, eye_scores, eye_scores_by_source, ey
                           predictions_with_sources, restricted, write_result)
 from meshfer.labels import EYE_OPENNESS
 from meshfer.training.config import load_params
-from meshfer.training.evaluate import source_of
+from meshfer.training.held_out import source_of
 from meshfer.training.featurize import build_feature_table
 from meshfer.training.fitting import fit
 from meshfer.training.scoring import predict_proba_images

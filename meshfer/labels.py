@@ -12,8 +12,16 @@ EYE_OPENNESS: tuple[float, ...] = tuple(1 - i / (len(EYE_STATES) - 1) for i in r
 
 TASKS: dict[str, tuple[str, ...]] = {"expression": EXPRESSIONS, "eyes": EYE_STATES}
 
-# What an image with no detected face is scored as: always wrong, never a class of the model.
-NO_FACE = "no_face"
+# What an image with no detected face is scored as (the last column of a confusion matrix): always wrong, never a
+# class of the model.
+NO_FACE_LABEL = "no_face"
+# A prediction row's ``error`` for an image or frame in which no face was found (it was read: not a failure).
+NO_FACE_ERROR = "no face found"
+
+
+def probability_columns(labels: tuple[str, ...] | list[str]) -> list[str]:
+    """The columns that hold each label's probability in a table of predictions: ``p_<label>``."""
+    return [f"p_{name}" for name in labels]
 
 
 def labels_for(task: str) -> tuple[str, ...]:

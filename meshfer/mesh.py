@@ -43,10 +43,6 @@ PERIOCULAR_BLENDSHAPES_BOTH_SIDES: tuple[str, ...] = ("browInnerUp",)
 SUBJECT_SIDE: dict[str, str] = {"left": "right", "right": "left"}
 
 
-def blendshape_indices(prefixes: tuple[str, ...]) -> list[int]:
-    return [i for i, name in enumerate(BLENDSHAPE_NAMES) if name.startswith(prefixes)]
-
-
 @lru_cache(maxsize=1)
 def tessellation_edges() -> np.ndarray:
     """Undirected, de-duplicated edges of the face-mesh tessellation plus the two iris rings, shape (E, 2), i < j.

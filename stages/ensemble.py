@@ -8,7 +8,7 @@ import pandas as pd
 from meshfer.card import ONNX_FILE, EnsembleCard, sha256_of
 from meshfer.training.config import load_params, serving_dir, setup_logging, write_json
 from meshfer.training.ensemble import Stacked, choose_ensemble, export_stacker, stacker_priors
-from meshfer.training.evaluate import confusion, confusion_rows, save_confusion_png, subset_mark
+from meshfer.training.held_out import confusion, confusion_rows, save_confusion_png, subset_mark
 from meshfer.labels import EXPRESSIONS
 from meshfer.training.onnx_graph import save_onnx
 from meshfer.training.scoring import decide

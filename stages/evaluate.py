@@ -9,7 +9,7 @@ from meshfer.runtime import load_model
 from meshfer.training.annotations import agreement_faces, annotators_by_path
 from meshfer.training.config import dataset_of, load_params, serving_dir, stage_args, write_json
 from meshfer.training.datasets import dataset_roots
-from meshfer.training.evaluate import (agreement_report, by_annotator, by_source, save_confusion_png, score_splits,
+from meshfer.training.held_out import (agreement_report, by_annotator, by_source, save_confusion_png, score_splits,
                                        subset_mark)
 from meshfer.training.feature_table import load_features
 

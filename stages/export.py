@@ -4,7 +4,7 @@ import logging
 import shutil
 
 from meshfer.training.config import serving_dir, stage_args, trained_dir
-from meshfer.training.export import export_model
+from meshfer.training.onnx_export import export_model
 from meshfer.training.feature_table import EVAL_SPLITS, load_features
 from meshfer.training.trained import load_trained
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from meshfer.training.config import load_params, stage_args, write_json
 from meshfer.training.datasets import DatasetError, dataset_roots, read_dataset
-from meshfer.training.duplicates import mark_copies
+from meshfer.training.near_copies import mark_copies
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
-"""The evaluate stage's per-annotator and agreement reports (meshfer.training.evaluate, .annotations)."""
+"""The evaluate stage's per-annotator and agreement reports (meshfer.training.held_out, .annotations)."""
 import pandas as pd
 import pytest
 
 from meshfer.training.annotations import agreement_faces, annotators_by_path
-from meshfer.training.evaluate import accuracy_interval, agreement_report, by_annotator
+from meshfer.training.held_out import accuracy_interval, agreement_report, by_annotator
 
 LABELS = ["wide", "open", "narrowed", "closed"]
 

@@ -8,7 +8,7 @@ import pytest
 from meshfer.card import ModelCard, ModelLoadError
 from meshfer.training.estimators import build_estimator, fit_quietly
 from meshfer.labels import EXPRESSIONS, EYE_STATES
-from meshfer.training.export import export_onnx, parity
+from meshfer.training.onnx_export import export_onnx, parity
 from meshfer.training.onnx_graph import save_onnx
 from meshfer.training.trained import TrainedModel, load_trained
 from meshfer.runtime import load_model

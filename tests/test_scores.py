@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from meshfer.training.evaluate import confusion
+from meshfer.training.held_out import confusion
 from meshfer.scores import per_class_report, split_metrics
 
 

@@ -63,7 +63,7 @@ def test_one_kinds_code_is_not_anothers():
     assert not deps["train@mesh_hgb"] & network_code
     assert {"meshfer/training/cnn.py", "meshfer/training/networks.py"} <= deps["train@aligned_cnn"]
     # the feature stage reads landmarks: no fitting, network or export code
-    assert not deps["features@aligned_cnn"] & (network_code | sklearn_code | {"meshfer/training/export.py"})
+    assert not deps["features@aligned_cnn"] & (network_code | sklearn_code | {"meshfer/training/onnx_export.py"})
 
 
 def test_lazy_reexports_and_params_checks_are_not_followed():

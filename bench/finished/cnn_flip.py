@@ -12,12 +12,12 @@ import numpy as np
 
 from bench.common import write_result
 from bench.finished.shared import arguments, smaller
-from meshfer.training.feature_table import DEDUPLICATED, FeatureTable
+from meshfer.training.feature_table import TEST_WITHOUT_NEAR_COPIES, FeatureTable
 from meshfer.training.trained import load_trained
 from meshfer.training.networks import KerasClassifier, rebuilt
 from meshfer.training.scoring import decide, predict_proba_images
 
-SPLITS = ("validation", "test", DEDUPLICATED)
+SPLITS = ("validation", "test", TEST_WITHOUT_NEAR_COPIES)
 
 
 def main(argv: list[str] | None = None) -> None:

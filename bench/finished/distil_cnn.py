@@ -26,13 +26,13 @@ from bench.finished.shared import arguments, image_accuracy, smaller
 from meshfer._native import quiet_native_logs
 from meshfer.runtime import load_model
 from meshfer.training.config import load_params
-from meshfer.training.feature_table import DEDUPLICATED, FeatureTable
+from meshfer.training.feature_table import TEST_WITHOUT_NEAR_COPIES, FeatureTable
 from meshfer.training.cnn import aligned_mesh_mirror
-from meshfer.training.networks import (KerasClassifier, _callbacks, _optimizer, network_module, seed_everything,
-                                       tensorflow)
+from meshfer.training.networks import (KerasClassifier, network_module, seed_everything, tensorflow,
+                                       training_callbacks, training_optimizer)
 from meshfer.training.fitting import model_params_of
 
-SPLITS = ("validation", "test", DEDUPLICATED)
+SPLITS = ("validation", "test", TEST_WITHOUT_NEAR_COPIES)
 NETWORK_SHARES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)  # the network's weight in the teacher's soft vote with mesh_hgb
 TEMPERATURES = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 LABEL_SHARE = 0.5  # of the student's target; the teacher gives the rest
@@ -77,13 +77,13 @@ def train_student(X, targets, X_val, y_val, params: dict):
         model = network_module(params["kind"]).build_model(targets.shape[1], X, params)
     data = tf.data.Dataset.from_tensor_slices((X, targets.astype(np.float32)))
     data = data.shuffle(len(X), seed=params["seed"], reshuffle_each_iteration=True).batch(params["batch_size"])
-    model.compile(optimizer=_optimizer(params, int(np.ceil(len(X) / params["batch_size"]))),
+    model.compile(optimizer=training_optimizer(params, int(np.ceil(len(X) / params["batch_size"]))),
                   loss=tf.keras.losses.CategoricalCrossentropy(label_smoothing=params.get("label_smoothing", 0.0)),
                   metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")])
     validation = (X_val, np.eye(targets.shape[1], dtype=np.float32)[y_val])
     with quiet_native_logs():
         history = model.fit(data.prefetch(2), validation_data=validation, epochs=params["epochs"],
-                            callbacks=_callbacks(params, None, (X_val, y_val)), verbose=2)
+                            callbacks=training_callbacks(params, None, (X_val, y_val)), verbose=2)
     return KerasClassifier(model), history.history
 
 

@@ -14,10 +14,10 @@ import numpy as np
 from bench.common import ROOT, write_result
 from bench.finished.shared import arguments, image_accuracy, smaller
 from meshfer.runtime import load_model
-from meshfer.training.feature_table import DEDUPLICATED, FeatureTable
+from meshfer.training.feature_table import TEST_WITHOUT_NEAR_COPIES, FeatureTable
 from meshfer.training.networks import seed_everything, tensorflow
 
-SPLITS = ("validation", "test", DEDUPLICATED)
+SPLITS = ("validation", "test", TEST_WITHOUT_NEAR_COPIES)
 TEACHER_SHARES = {"hard labels": 0.0, "half teacher": 0.5, "teacher only": 1.0}
 EPOCHS, BATCH = 40, 256
 

@@ -22,7 +22,7 @@ from bench.finished.shared import EYE_SMOKE_PER_LABEL, arguments, smaller, smoke
 from meshfer._native import quiet_native_logs
 from meshfer.training.config import load_params
 from meshfer.training.feature_table import FeatureTable
-from meshfer.training.evaluate import source_of
+from meshfer.training.held_out import source_of
 from meshfer.training.networks import seed_everything, tensorflow
 from meshfer.training.fitting import fit
 from meshfer.training.scoring import decide, predict_proba_images

@@ -29,7 +29,7 @@ from bench.common import EYE_LABELS, median_ms, one_core, write_result
 from bench.finished.shared import EYE_SMOKE_PER_LABEL, Run, arguments, eyes_version_1, smaller
 from meshfer.runtime import bundled_models_dir, load_model
 from meshfer.training.config import load_params
-from meshfer.training.evaluate import accuracy_interval, source_of
+from meshfer.training.held_out import accuracy_interval, source_of
 from meshfer.training.featurize import build_feature_table
 from meshfer.training.scoring import decide, predict_proba_images
 

@@ -15,7 +15,7 @@ from bench.common import (EYE_LABELS, eye_scores_by_source, eyes_section, predic
                           write_result)
 from bench.finished.shared import EYE_SMOKE_PER_LABEL, arguments, smaller, smoke_section
 from meshfer.training.config import load_params
-from meshfer.training.evaluate import source_of
+from meshfer.training.held_out import source_of
 from meshfer.training.featurize import build_feature_table
 from meshfer.training.fitting import fit
 

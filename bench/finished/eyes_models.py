@@ -20,7 +20,7 @@ from meshfer.scores import HEADLINE_SPLITS
 from meshfer.training.config import load_params
 from meshfer.training.estimators import build_estimator, fit_quietly
 from meshfer.training.featurize import build_feature_table
-from meshfer.training.evaluate import score_splits
+from meshfer.training.held_out import score_splits
 from meshfer.training.fitting import fit
 
 CV_SEEDS = (0, 1, 2)

@@ -105,7 +105,7 @@ def eyes_version_1(params: dict, raw: Path, work: Path) -> pd.DataFrame:
     """The eye set's version-1 split (bench.finished.eyes_split): annotator 1's FER eye faces and the UTKFace/CEW
     photos of ``raw`` (a project's data/raw), split and marked by this code without the newer folder options."""
     from meshfer.training.datasets import read_dataset
-    from meshfer.training.duplicates import mark_copies
+    from meshfer.training.near_copies import mark_copies
 
     fer_root = raw / "eyes_fer"
     labels = pd.read_csv(fer_root / "labels.csv")

@@ -8,10 +8,34 @@ construction); the mesh branch's features are mirrored with it by a fixed column
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from meshfer import mesh
-from meshfer.training.networks import network_class
+from meshfer.training.networks import network_class, network_config
+
+
+@dataclass(frozen=True)
+class AlignedCNNConfig:
+    """The aligned-face network's whole configuration: what params.yaml's ``aligned_cnn.model`` sets under the same
+    names, and what the data gives (``n_classes``, ``input_shape``, the mirror of the mesh columns)."""
+
+    n_classes: int
+    image_size: int = 48  # the crop's side in pixels (the features' ``crop_px``)
+    filters: tuple[int, ...] = (16, 32, 64)  # conv block widths; two 3x3 convs per block, then max-pooling
+    dense_units: int = 256  # each branch's dense layer and the joint one
+    dropout: float = 0.5  # after the dense layers
+    block_dropout: float = 0.25  # after each conv block
+    shift: float = 0.06  # random translation, a fraction of the side (training only)
+    contrast: float = 0.2  # random contrast factor (training only)
+    flip: bool = False  # mirror half the training faces, crop and mesh together
+    erase: float = 0.0  # probability of random erasing per training face
+    tta_flip: bool = False  # the served network averages a face and its mirror image
+    mirror_order: tuple[int, ...] = ()  # a mirrored mesh row = row[mirror_order] * mirror_signs
+    mirror_signs: tuple[float, ...] = ()
+    seed: int = 0  # the augmentation layers' seeds
+    input_shape: tuple[int, ...] = (48 * 48 + 1008,)  # a row: the crop's pixels, then the mesh features
 
 
 @network_class
@@ -25,41 +49,36 @@ def model_class(base):
     class AlignedFaceCNN(base):
         """Conv blocks over the crop; a dense branch over the standardised mesh features; a joint head."""
 
-        def __init__(self, n_classes: int, image_size=48, filters=(16, 32, 64), dense_units=256, dropout=0.5,
-                     block_dropout=0.25, shift=0.06, contrast=0.2, flip=False, erase=0.0, tta_flip=False,
-                     mirror_order=(), mirror_signs=(), seed=0, input_shape=(48 * 48 + 1008,), **kwargs):
-            super().__init__(**kwargs)
-            self.config_ = dict(n_classes=n_classes, image_size=image_size, filters=list(filters),
-                                dense_units=dense_units, dropout=dropout, block_dropout=block_dropout, shift=shift,
-                                contrast=contrast, flip=flip, erase=erase, tta_flip=tta_flip,
-                                mirror_order=[int(i) for i in mirror_order],
-                                mirror_signs=[float(v) for v in mirror_signs], seed=seed,
-                                input_shape=list(input_shape))
-            self.pixels = image_size * image_size
-            self.augment = [layers.RandomTranslation(shift, shift, fill_mode="nearest", seed=seed),
-                            layers.RandomContrast(contrast, seed=seed + 1)]
+        Config = AlignedCNNConfig
+
+        def __init__(self, config: AlignedCNNConfig, **kwargs):
+            super().__init__(config, **kwargs)
+            size, seed, width = config.image_size, config.seed, config.dense_units
+            self.pixels = size * size
+            self.augment = [layers.RandomTranslation(config.shift, config.shift, fill_mode="nearest", seed=seed),
+                            layers.RandomContrast(config.contrast, seed=seed + 1)]
             self.blocks = []
-            for width in filters:
+            for filters in config.filters:
                 for _ in range(2):
-                    self.blocks += [layers.Conv2D(width, 3, padding="same", use_bias=False),
+                    self.blocks += [layers.Conv2D(filters, 3, padding="same", use_bias=False),
                                     layers.BatchNormalization(), layers.ReLU()]
-                self.blocks += [layers.MaxPooling2D(), layers.Dropout(block_dropout)]
+                self.blocks += [layers.MaxPooling2D(), layers.Dropout(config.block_dropout)]
             self.flatten = layers.Flatten()
-            self.image_dense = layers.Dense(dense_units, activation="relu")
+            self.image_dense = layers.Dense(width, activation="relu")
             self.mesh_norm = layers.Normalization()
-            self.mesh_dense = layers.Dense(dense_units, activation="relu")
-            self.joint = layers.Dense(dense_units, activation="relu")
-            self.drop = layers.Dropout(dropout)
-            self.out = layers.Dense(n_classes, activation="softmax")
+            self.mesh_dense = layers.Dense(width, activation="relu")
+            self.joint = layers.Dense(width, activation="relu")
+            self.drop = layers.Dropout(config.dropout)
+            self.out = layers.Dense(config.n_classes, activation="softmax")
 
         def call(self, x, training=False):
-            size = self.config_["image_size"]
+            size = self.config_.image_size
             image = tf.reshape(x[:, :self.pixels], (-1, size, size, 1))
             mesh = x[:, self.pixels:]
             if training:
                 image, mesh = self._augment(image, mesh)
             out = self._forward(image, mesh, training)
-            if self.config_["tta_flip"] and not training:
+            if self.config_.tta_flip and not training:
                 out = (out + self._forward(*self._mirror(image, mesh), training)) / 2
             return out
 
@@ -72,20 +91,20 @@ def model_class(base):
             return self.out(joint)
 
         def _mirror(self, image, mesh):
-            order = tf.constant(self.config_["mirror_order"], tf.int32)
-            signs = tf.constant(self.config_["mirror_signs"], tf.float32)
+            order = tf.constant(self.config_.mirror_order, tf.int32)
+            signs = tf.constant(self.config_.mirror_signs, tf.float32)
             return tf.reverse(image, axis=[2]), tf.gather(mesh, order, axis=1) * signs
 
         def _augment(self, image, mesh):
-            if self.config_["flip"]:
+            if self.config_.flip:
                 flipped_image, flipped_mesh = self._mirror(image, mesh)
                 chosen = tf.random.uniform(tf.shape(image)[:1]) < 0.5
                 image = tf.where(chosen[:, None, None, None], flipped_image, image)
                 mesh = tf.where(chosen[:, None], flipped_mesh, mesh)
             for layer in self.augment:
                 image = layer(image, training=True)
-            if self.config_["erase"] > 0:
-                image = _erase(image, self.config_["erase"])
+            if self.config_.erase > 0:
+                image = _erase(image, self.config_.erase)
             return image, mesh
 
     def _erase(image, probability: float):
@@ -112,12 +131,9 @@ def build_model(n_classes: int, X: np.ndarray, params: dict):
     mesh_columns = X[:, size * size:]
     mirror = params.get("flip") or params.get("tta_flip")
     order, signs = aligned_mesh_mirror(mesh_columns) if mirror else ((), ())
-    model = model_class()(n_classes=n_classes, image_size=size, filters=params["filters"],
-                          dense_units=params["dense_units"], dropout=params["dropout"],
-                          block_dropout=params["block_dropout"], shift=params["shift"], contrast=params["contrast"],
-                          flip=bool(params.get("flip")), erase=float(params.get("erase", 0.0)),
-                          tta_flip=bool(params.get("tta_flip")), mirror_order=order, mirror_signs=signs,
-                          seed=params["seed"], input_shape=list(X.shape[1:]))
+    config = network_config(AlignedCNNConfig, params, n_classes=n_classes, input_shape=tuple(X.shape[1:]),
+                            mirror_order=tuple(int(i) for i in order), mirror_signs=tuple(float(v) for v in signs))
+    model = model_class()(config)
     model.mesh_norm.adapt(mesh_columns, batch_size=1024)
     return model
 

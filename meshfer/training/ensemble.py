@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from meshfer.labels import EXPRESSIONS
-from meshfer.training.feature_table import DEDUPLICATED
+from meshfer.labels import EXPRESSIONS, probability_columns
+from meshfer.training.feature_table import TEST_WITHOUT_NEAR_COPIES
 from meshfer.training.scoring import decide
 
-PROBA = [f"p_{name}" for name in EXPRESSIONS]
+PROBA = probability_columns(EXPRESSIONS)
 EPS = 1e-6
 
 
@@ -56,7 +56,8 @@ class Stacked:
     def split_masks(self) -> dict[str, np.ndarray]:
         """The images of each reported split: validation, test and test_unseen (test without copies)."""
         test = self.split == "test"
-        return {"validation": self.split == "validation", "test": test, DEDUPLICATED: test & ~self.near_copy}
+        return {"validation": self.split == "validation", "test": test,
+                TEST_WITHOUT_NEAR_COPIES: test & ~self.near_copy}
 
     @property
     def found(self) -> np.ndarray:

@@ -16,8 +16,9 @@ from meshfer.training.config import load_arrays, save_arrays
 # The splits every model is scored on. ``validation`` is clean (no copy of a training image: every choice is made
 # on it); ``test`` is the whole test split (comparable with published figures).
 EVAL_SPLITS = ("validation", "test")
-# The test images that are not copies or near-copies of a training image (meshfer.training.duplicates).
-DEDUPLICATED = "test_unseen"
+# The test images that are not copies or near-copies of a training image (meshfer.training.near_copies); the
+# value is the split's name in metrics files and `dvc exp show` ("unseen" in the headline).
+TEST_WITHOUT_NEAR_COPIES = "test_unseen"
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,9 @@ class FeatureTable:
 
     def rows(self, split: str, with_face: bool = True) -> np.ndarray:
         """Per-image mask of a split: ``validation`` without copies of training images, ``test`` whole,
-        ``test_unseen`` (DEDUPLICATED) the test split without copies; only images with a face unless told."""
-        if split == DEDUPLICATED:
+        ``test_unseen`` (TEST_WITHOUT_NEAR_COPIES) the test split without copies; only images with a face unless
+        told."""
+        if split == TEST_WITHOUT_NEAR_COPIES:
             mask = (self.split == "test") & ~self.near_copy
         elif split == "validation":
             mask = (self.split == "validation") & ~self.near_copy

@@ -5,10 +5,30 @@ Every face shares the mesh topology, so one sparse, GCN-normalised adjacency mat
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from meshfer import mesh
-from meshfer.training.networks import network_class, rebuilt
+from meshfer.training.networks import network_class, network_config, rebuilt
+
+
+@dataclass(frozen=True)
+class MeshGNNConfig:
+    """The mesh graph network's whole configuration: what params.yaml's ``gnn.model`` sets under the same names,
+    and what the data gives (``n_classes``, ``input_shape``)."""
+
+    n_classes: int
+    channels: tuple[int, ...] = (32, 32)  # one graph convolution per entry, of that many channels
+    conv: str = "gcn"  # gcn (Spektral's GCNConv on the normalised adjacency) | gcs (GCSConv)
+    dropout: float = 0.3
+    pooling: str = "flatten"  # flatten | avg | max, over the nodes
+    dense_units: int = 128
+    l2: float = 1e-4  # weight decay of the convolutions and the dense layer
+    input_shape: tuple[int, ...] = (mesh.N_LANDMARKS, 3)  # a face: nodes x features
+    # The (478, 478) adjacency held dense instead of sparse: the same function, slower to train, but expressible
+    # in ONNX (onnxruntime has no sparse-dense matmul); see export_twin.
+    dense_adjacency: bool = False
 
 
 def adjacency(self_loops: bool = True):
@@ -42,31 +62,26 @@ def model_class(base):
     conv_layers = {"gcn": GCNConv, "gcs": GCSConv}
 
     class MeshGNN(base):
-        """Graph convolutions over the mesh, then pooling and a dense softmax head.
+        """Graph convolutions over the mesh, then pooling and a dense softmax head."""
 
-        ``dense_adjacency`` holds the (478, 478) matrix dense instead of sparse: the same function, slower to
-        train, but expressible in ONNX (onnxruntime has no sparse-dense matmul).
-        """
+        Config = MeshGNNConfig
 
-        def __init__(self, n_classes: int, channels=(32, 32), conv="gcn", dropout=0.3, pooling="flatten",
-                     dense_units=128, l2=1e-4, input_shape=(mesh.N_LANDMARKS, 3), dense_adjacency=False, **kwargs):
-            super().__init__(**kwargs)
-            self.config_ = dict(n_classes=n_classes, channels=list(channels), conv=conv, dropout=dropout,
-                                pooling=pooling, dense_units=dense_units, l2=l2, input_shape=list(input_shape),
-                                dense_adjacency=dense_adjacency)
-            a = (normalized_adjacency() if conv == "gcn" else adjacency(self_loops=False)).astype(np.float32)
-            self.a = tf.constant(a.toarray()) if dense_adjacency else sp_matrix_to_sp_tensor(a)
-            reg = tf.keras.regularizers.l2(l2)
+        def __init__(self, config: MeshGNNConfig, **kwargs):
+            super().__init__(config, **kwargs)
+            a = (normalized_adjacency() if config.conv == "gcn" else adjacency(self_loops=False)).astype(np.float32)
+            self.a = tf.constant(a.toarray()) if config.dense_adjacency else sp_matrix_to_sp_tensor(a)
+            reg = tf.keras.regularizers.l2(config.l2)
             # Per node and coordinate standardisation (fitted by adapt()): expressions are small displacements
             # of each landmark around its mean position, which raw coordinates bury under the face's shape.
             self.norm = tf.keras.layers.Normalization(axis=(1, 2))
-            self.convs = [conv_layers[conv](c, activation="relu", kernel_regularizer=reg) for c in channels]
-            self.drop = tf.keras.layers.Dropout(dropout)
+            self.convs = [conv_layers[config.conv](c, activation="relu", kernel_regularizer=reg)
+                          for c in config.channels]
+            self.drop = tf.keras.layers.Dropout(config.dropout)
             self.pool = {"flatten": tf.keras.layers.Flatten(),
                          "avg": tf.keras.layers.GlobalAveragePooling1D(),
-                         "max": tf.keras.layers.GlobalMaxPooling1D()}[pooling]
-            self.dense = tf.keras.layers.Dense(dense_units, activation="relu", kernel_regularizer=reg)
-            self.out = tf.keras.layers.Dense(n_classes, activation="softmax")
+                         "max": tf.keras.layers.GlobalMaxPooling1D()}[config.pooling]
+            self.dense = tf.keras.layers.Dense(config.dense_units, activation="relu", kernel_regularizer=reg)
+            self.out = tf.keras.layers.Dense(config.n_classes, activation="softmax")
 
         def call(self, x, training=False):
             x = self.norm(x)
@@ -80,9 +95,7 @@ def model_class(base):
 
 def build_model(n_classes: int, X: np.ndarray, params: dict):
     """A fresh graph network for node features X (N, 478, F), its normalisation adapted to X."""
-    model = model_class()(n_classes=n_classes, channels=params["channels"], conv=params["conv"],
-                          dropout=params["dropout"], pooling=params["pooling"], dense_units=params["dense_units"],
-                          l2=params["l2"], input_shape=list(X.shape[1:]))
+    model = model_class()(network_config(MeshGNNConfig, params, n_classes=n_classes, input_shape=tuple(X.shape[1:])))
     model.norm.adapt(X, batch_size=1024)
     return model
 

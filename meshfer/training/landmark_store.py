@@ -22,6 +22,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from meshfer.imageio import ImageReadError, read_rgb
+from meshfer.labels import NO_FACE_ERROR
 from meshfer.landmarker import N_BLENDSHAPES, N_LANDMARKS, DetectConfig, Landmarker
 from meshfer.training.content_keys import content_key
 
@@ -69,7 +70,7 @@ def detect_files(paths: Sequence[str], config: DetectConfig, model_path: str | N
                 continue
             records["n_faces"][i] = len(faces)
             if not faces:
-                records["error"][i] = "no face found"
+                records["error"][i] = NO_FACE_ERROR
                 continue
             records["found"][i] = True
             records["points"][i] = faces[0].points
@@ -210,7 +211,7 @@ def coverage_report(index: pd.DataFrame) -> dict:
     """Share of images with a face, overall and per split; plus read failures and multi-face images."""
     found = index["found"].astype(bool)
     report: dict = {"images": int(len(index)), "coverage": round(float(found.mean()), 4) if len(index) else 0.0}
-    report["unreadable"] = int(index["error"].str.len().gt(0).sum() - (index["error"] == "no face found").sum())
+    report["unreadable"] = int(index["error"].str.len().gt(0).sum() - (index["error"] == NO_FACE_ERROR).sum())
     report["multiple_faces"] = int((index["n_faces"] > 1).sum())
     for split, group in index.groupby("split", sort=True):
         report[f"{split}_coverage"] = round(float(group["found"].mean()), 4)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 assert os.environ.get("TF_USE_LEGACY_KERAS") == "1", "meshfer must be imported before TensorFlow"
 
 FORMAT = KERAS_FILE = "model.keras"
-LOGS_EPOCHS = True  # dvclive logs every epoch (see _callbacks)
+LOGS_EPOCHS = True  # dvclive logs every epoch (see training_callbacks)
 
 
 @lru_cache(maxsize=1)
@@ -44,26 +45,46 @@ def network_module(kind: str):
     return import_code(kind, "model")
 
 
+def network_config(config_class, params: dict, **derived):
+    """A network's config object from the model's params: every field of ``config_class`` that params.yaml names
+    (same key), then the ``derived`` ones (from the data: the number of classes, the input shape, ...)."""
+    given = {f.name: params[f.name] for f in fields(config_class) if f.name in params}
+    return config_class(**{**given, **derived})
+
+
+def config_values(config) -> dict:
+    """A config object as the model file keeps it: its fields, sequences as lists (JSON)."""
+    return {f.name: list(v) if isinstance(v := getattr(config, f.name), (tuple, list)) else v
+            for f in fields(config)}
+
+
 @lru_cache(maxsize=1)
 def _config_model_base():
     tf = tensorflow()
 
     class ConfigModel(tf.keras.Model):
-        """A model whose constructor keyword arguments, kept in ``config_``, are its whole configuration."""
+        """A model whose one constructor argument, an instance of the class's ``Config`` (a frozen dataclass), is
+        its whole configuration: saved as its fields and rebuilt from them."""
+
+        Config: type
+
+        def __init__(self, config, **kwargs):
+            super().__init__(**kwargs)
+            self.config_ = config
 
         def get_config(self):
-            return dict(self.config_)
+            return config_values(self.config_)
 
         @classmethod
         def from_config(cls, config):
-            return cls(**config)
+            return cls(cls.Config(**config))
 
     return ConfigModel
 
 
 def network_class(define):
     """Decorate ``define(base) -> class``: the result is a cached ``model_class()`` that defines the class on first
-    use, derived from a base that saves and rebuilds it from ``config_``, and registers it for safe loading.
+    use, derived from a base that saves and rebuilds it from its config object, and registers it for safe loading.
     Deferred so that importing meshfer does not load TensorFlow."""
 
     @lru_cache(maxsize=1)
@@ -139,7 +160,9 @@ def _predict_rows(model, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
                            for i in range(0, len(X), batch_size)])
 
 
-def _callbacks(params: dict, live_dir: Path | None, validation: tuple) -> list:
+def training_callbacks(params: dict, live_dir: Path | None, validation: tuple) -> list:
+    """What watches a network's fit: early stopping on validation accuracy (of the averaged weights, with
+    ``ema_decay``), the learning rate halved on plateaus (``lr_patience``), and dvclive's record in ``live_dir``."""
     tf = tensorflow()
     callbacks = []
     if params.get("ema_decay", 0) > 0:
@@ -178,7 +201,7 @@ def _learning_rate_log():
     return LearningRateLog()
 
 
-def _optimizer(params: dict, steps_per_epoch: int):
+def training_optimizer(params: dict, steps_per_epoch: int):
     """Adam with the learning rate halved on plateaus (``schedule: plateau``), or AdamW with a linear warm-up
     and a cosine decay to zero over all epochs (``schedule: cosine``), which ends on its own."""
     tf = tensorflow()
@@ -230,7 +253,7 @@ def train_network(X, y, X_val, y_val, n_classes: int, params: dict, live_dir: Pa
         metrics = [tf.keras.metrics.CategoricalAccuracy(name="accuracy")]
     else:
         loss, validation, metrics = "sparse_categorical_crossentropy", (X_val, y_val), ["accuracy"]
-    model.compile(optimizer=_optimizer(params, int(np.ceil(len(X) / params["batch_size"]))), loss=loss,
+    model.compile(optimizer=training_optimizer(params, int(np.ceil(len(X) / params["batch_size"]))), loss=loss,
                   metrics=metrics)
     weights = None
     if params.get("class_weight") == "balanced":
@@ -238,7 +261,7 @@ def train_network(X, y, X_val, y_val, n_classes: int, params: dict, live_dir: Pa
         weights = {i: len(y) / (n_classes * c) for i, c in enumerate(counts) if c > 0}
     with quiet_native_logs():  # the same while fitting; Keras reports on stdout
         history = model.fit(data, validation_data=validation, epochs=params["epochs"],
-                            callbacks=_callbacks(params, live_dir, (X_val, y_val)),
+                            callbacks=training_callbacks(params, live_dir, (X_val, y_val)),
                             class_weight=weights, verbose=2)
     return model, history.history
 
@@ -248,7 +271,7 @@ class KerasClassifier:
 
     def __init__(self, model):
         self.model = model
-        self.classes_ = np.arange(model.config_["n_classes"])
+        self.classes_ = np.arange(model.config_.n_classes)
 
     def predict_proba(self, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
         X = np.asarray(X, np.float32)
@@ -263,7 +286,7 @@ class KerasClassifier:
 def rebuilt(model, **changes):
     """A fresh instance of ``model``'s class from its config (with ``changes``), built and given its weights."""
     fresh = model.__class__.from_config({**model.get_config(), **changes})
-    fresh(np.zeros((1, *model.config_["input_shape"]), np.float32))  # builds the weights
+    fresh(np.zeros((1, *model.config_.input_shape), np.float32))  # builds the weights
     fresh.set_weights(model.get_weights())
     return fresh
 

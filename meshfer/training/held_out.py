@@ -1,4 +1,4 @@
-"""Training wing: the evaluate stage's work: an exported model scored on every evaluation split, with its tables and
+"""Held-out scores, the evaluate stage's work: an exported model scored on every evaluation split, with its tables and
 pictures (confusion matrices); the scores are meshfer.scores'."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from meshfer.labels import NO_FACE
+from meshfer.labels import NO_FACE_LABEL, probability_columns
 from meshfer.scores import NO_FACE_INDEX, confusion_counts, headline, per_class_report, split_metrics
-from meshfer.training.feature_table import DEDUPLICATED, EVAL_SPLITS, FeatureTable
+from meshfer.training.feature_table import TEST_WITHOUT_NEAR_COPIES, EVAL_SPLITS, FeatureTable
 from meshfer.training.scoring import ScoredModel, decide, predict_proba_images
 
 
@@ -23,13 +23,13 @@ def subset_mark(dataset_params: dict) -> dict:
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
     """Rows actual, columns predicted, with a last column for images with no face."""
     return pd.DataFrame(confusion_counts(y_true, y_pred, len(labels)), index=list(labels),
-                        columns=[*labels, NO_FACE])
+                        columns=[*labels, NO_FACE_LABEL])
 
 
 def confusion_rows(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
     """One row per image (actual, predicted), with each label's place in the task's order (no face last): the
     input of the confusion template .dvc/plots/confusion_ordered.json, which orders its axes by it."""
-    names = np.array([*labels, NO_FACE])
+    names = np.array([*labels, NO_FACE_LABEL])
     actual, predicted = np.asarray(y_true) % len(names), np.asarray(y_pred) % len(names)  # no face (-1) is last
     return pd.DataFrame({"actual": names[actual], "predicted": names[predicted],
                          "actual_rank": actual, "predicted_rank": predicted})
@@ -75,7 +75,7 @@ def accuracy_interval(correct: int, total: int, z: float = 1.96) -> list[float]:
 
 def _label_indices(frame: pd.DataFrame, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(actual, predicted) label indices of the evaluate stage's rows; NO_FACE_INDEX where no face was found."""
-    index = {name: i for i, name in enumerate([*labels, NO_FACE])}
+    index = {name: i for i, name in enumerate([*labels, NO_FACE_LABEL])}
     y_true = frame["actual"].map(index).to_numpy(int)
     y_pred = frame["predicted"].map(index).to_numpy(int)
     return y_true, np.where(y_pred == len(labels), NO_FACE_INDEX, y_pred)
@@ -105,7 +105,7 @@ def by_group(predictions: pd.DataFrame, groups: pd.Series, labels: Sequence[str]
 
 def by_source(predictions: pd.DataFrame, labels: Sequence[str], ordinal: bool) -> dict:
     """Per split and per source folder: the scores and per-class figures (empty when all images share a source).
-    ``predictions`` has the evaluate stage's columns (path, split, actual, predicted; NO_FACE for no face)."""
+    ``predictions`` has the evaluate stage's columns (path, split, actual, predicted; NO_FACE_LABEL for no face)."""
     sources = predictions["path"].map(source_of)
     if sources.nunique() < 2:
         return {}
@@ -158,27 +158,27 @@ def score_splits(model: ScoredModel, table: FeatureTable) -> tuple[dict, dict, p
         scores[split] = full
         report[split] = {**full, "per_class": per_class_report(y_true, y_pred, labels),
                          "confusion": confusion(y_true, y_pred, labels).to_dict(orient="index")}
-        frame = pd.DataFrame(proba, columns=[f"p_{name}" for name in labels])
+        frame = pd.DataFrame(proba, columns=probability_columns(labels))
         frame.insert(0, "path", table.path[every])
         frame.insert(1, "split", split)
         frame.insert(2, "actual", np.array(labels)[y_true])
         frame.insert(3, "predicted", confusion_rows(y_true, y_pred, labels)["predicted"].to_numpy())
         frame.insert(4, "near_copy", table.near_copy[every])
         predictions.append(frame)
-    unseen = unseen_test_metrics(model, table)
-    if unseen:
-        scores[DEDUPLICATED] = report[DEDUPLICATED] = unseen
+    without_copies = metrics_without_near_copies(model, table)
+    if without_copies:
+        scores[TEST_WITHOUT_NEAR_COPIES] = report[TEST_WITHOUT_NEAR_COPIES] = without_copies
     none = np.zeros(0, int)
     test = confusion_rows(y_true, y_pred, labels) if predictions else confusion_rows(none, none, labels)
     return headline(scores), report, test, pd.concat(predictions, ignore_index=True)
 
 
-def unseen_test_metrics(model: ScoredModel, table: FeatureTable) -> dict:
+def metrics_without_near_copies(model: ScoredModel, table: FeatureTable) -> dict:
     """Scores on the test images that do not copy a training image (empty if none does)."""
-    test, unseen = table.rows("test", False), table.rows(DEDUPLICATED, False)
-    if not unseen.any() or unseen.sum() == test.sum():
+    test, without_copies = table.rows("test", False), table.rows(TEST_WITHOUT_NEAR_COPIES, False)
+    if not without_copies.any() or without_copies.sum() == test.sum():
         return {}
-    keep = unseen[test]
+    keep = without_copies[test]
     proba = predict_proba_images(model, table, "test")[keep]
-    return {**split_metrics(table.y[unseen], decide(proba), model.card.labels,
-                            ordinal=model.card.task == "eyes"), "copies_left_out": int(test.sum() - unseen.sum())}
+    scores = split_metrics(table.y[without_copies], decide(proba), model.card.labels, ordinal=model.card.task == "eyes")
+    return {**scores, "copies_left_out": int(test.sum() - without_copies.sum())}

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from meshfer.training.duplicates import mark_copies
+from meshfer.training.near_copies import mark_copies
 
 RULE = {"similarity": 0.88, "max_shift_px": 2, "mirrored": True}
 
