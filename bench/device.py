@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import ROOT, fer_sample, write_result
+from meshfer.labels import PROBABILITY_PREFIX
 
 FRAME = (640, 480)
 FIXTURE_PHOTOS = sorted((ROOT / "tests" / "fixtures" / "faces").glob("*.jpg"))
@@ -141,7 +142,7 @@ def parity(python: list[dict], device: list[dict]) -> dict:
     errors = [d["error"] for d in device if "error" in d]
     same_count = [len(p["faces"]) == len(d.get("faces", [])) for p, d in zip(python, device)]
     pairs = [(a, b) for p, d in zip(python, device) for a, b in zip(p["faces"], d.get("faces", []))]
-    probabilities = [k for k in (pairs[0][0] if pairs else {}) if k.startswith("p_")]
+    probabilities = [k for k in (pairs[0][0] if pairs else {}) if k.startswith(PROBABILITY_PREFIX)]
     eyes = [(a[f"{side}_eye"], b[f"{side}_eye"]) for a, b in pairs for side in ("left", "right") if f"{side}_eye" in a]
     box = [max(abs(a[k] - b[k]) for k in ("x_min", "y_min", "x_max", "y_max")) for a, b in pairs]
     return {

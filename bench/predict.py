@@ -36,7 +36,7 @@ SERVING_VENV = Path(tempfile.gettempdir()) / "meshfer-serving-venv"
 
 def _bare_landmarker():
     """MediaPipe's FaceLandmarker as a user would make it: one face, blendshapes and pose on, defaults otherwise."""
-    from meshfer._native import mediapipe, quiet_native_logs, vision
+    from meshfer.native import mediapipe, quiet_native_logs, vision
     from meshfer.landmarker import bundled_model_path
 
     tasks = vision()
@@ -53,7 +53,7 @@ def side_by_side(images: list[np.ndarray], bare_inputs: list[np.ndarray], rounds
     """Median ms per image of the bare call, of Recognizer().predict (a pandas table) and of predict_faces (numpy
     arrays), interleaved image by image."""
     from meshfer import Recognizer
-    from meshfer._native import mediapipe
+    from meshfer.native import mediapipe
 
     mp = mediapipe()
     bare = _bare_landmarker()
@@ -130,7 +130,7 @@ def breakdown(args) -> dict:
             out[name] = {
                 "predict": median_ms(lambda k: rec.predict(images[k % len(images)]), 3 * len(images)),
                 "detect": median_ms(lambda k: rec.landmarker.detect(images[k % len(images)]), 3 * len(images)),
-                "expression_model": median_ms(lambda k: rec.expression.predict_proba(batch(k)), 300),
+                "expression_model": median_ms(lambda k: rec.expression.predict_proba_meshes(batch(k)), 300),
                 "eye_model": median_ms(lambda k: rec.eye_probabilities(batch(k)), 300),
                 "result_table": median_ms(table, 300),
             }
@@ -200,7 +200,7 @@ def video(frames: int = 200) -> dict:
     import cv2
 
     from meshfer import Recognizer
-    from meshfer._native import mediapipe
+    from meshfer.native import mediapipe
     from meshfer.imageio import read_rgb
 
     one_core()

@@ -531,7 +531,7 @@ def run_webcam(args) -> int:
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise UsageError("no display to show the webcam window on (DISPLAY is not set)")
     check_common(args)
-    from meshfer._native import quiet_native_logs
+    from meshfer.native import quiet_native_logs
 
     with quiet_native_logs():  # OpenCV's V4L2 and FFmpeg backends print a dozen lines when there is no camera
         capture = cv2.VideoCapture(args.camera)

@@ -17,11 +17,12 @@ TASKS: dict[str, tuple[str, ...]] = {"expression": EXPRESSIONS, "eyes": EYE_STAT
 NO_FACE_LABEL = "no_face"
 # A prediction row's ``error`` for an image or frame in which no face was found (it was read: not a failure).
 NO_FACE_ERROR = "no face found"
+PROBABILITY_PREFIX = "p_"
 
 
 def probability_columns(labels: tuple[str, ...] | list[str]) -> list[str]:
     """The columns that hold each label's probability in a table of predictions: ``p_<label>``."""
-    return [f"p_{name}" for name in labels]
+    return [f"{PROBABILITY_PREFIX}{name}" for name in labels]
 
 
 def labels_for(task: str) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 import meshfer  # noqa: F401  (sets the logging environment before MediaPipe loads)
-from meshfer._native import mediapipe, quiet_native_logs, vision
+from meshfer.native import mediapipe, quiet_native_logs, vision
 from meshfer.card import sha256_of
 from meshfer.imageio import to_rgb
 from meshfer.mesh import N_LANDMARKS

@@ -49,7 +49,7 @@ def tessellation_edges() -> np.ndarray:
 
     The tessellation alone leaves the ten iris landmarks (468-477) unconnected.
     """
-    from meshfer._native import vision
+    from meshfer.native import vision
 
     C = vision().FaceLandmarksConnections
     connections = [*C.FACE_LANDMARKS_TESSELATION, *C.FACE_LANDMARKS_LEFT_IRIS, *C.FACE_LANDMARKS_RIGHT_IRIS]
@@ -61,6 +61,6 @@ def tessellation_edges() -> np.ndarray:
 @lru_cache(maxsize=1)
 def contour_edges() -> np.ndarray:
     """Edges of the face outline, eyes, brows and lips: what an annotated image draws."""
-    from meshfer._native import vision
+    from meshfer.native import vision
 
     return np.array([(c.start, c.end) for c in vision().FaceLandmarksConnections.FACE_LANDMARKS_CONTOURS])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def prepare_own_process() -> None:
     """MediaPipe kept from posting usage statistics, and freed memory given back to the system."""
-    from meshfer._native import keep_mediapipe_offline
+    from meshfer.native import keep_mediapipe_offline
 
     keep_mediapipe_offline()
     return_freed_memory_to_the_system()

@@ -26,10 +26,12 @@ from meshfer.imageio import (
     MAX_PIXELS, ImageReadError, folder_contents, is_video_path, labelled_images, read_rgb, to_rgb, unique,
 )
 from meshfer.jsonout import json_value
-from meshfer.labels import EXPRESSION_FOLDER_ALIASES, EXPRESSIONS, EYE_OPENNESS, EYE_STATES
+from meshfer.labels import (
+    EXPRESSION_FOLDER_ALIASES, EXPRESSIONS, EYE_OPENNESS, EYE_STATES, NO_FACE_ERROR, NO_FACE_LABEL,
+)
 from meshfer.landmarker import DetectConfig, FaceMesh, Landmarker
 from meshfer.result_table import (
-    BOX_COLUMNS, MESH_COLUMNS, NO_FACE_ERROR, PROBA_COLUMNS, VIDEO_COLUMNS, result_columns, table_from_parts,
+    BOX_COLUMNS, MESH_COLUMNS, PROBA_COLUMNS, VIDEO_COLUMNS, result_columns, table_from_parts,
 )
 from meshfer.runtime import (
     ExpressionModel,
@@ -231,7 +233,7 @@ class Recognizer:
                          np.zeros((0, 2, len(EYE_STATES))))
         batch = MeshBatch(np.stack([f.points for f in meshes]), np.stack([f.blendshapes for f in meshes]),
                           np.stack([f.pose for f in meshes]), [rgb] * len(meshes))
-        return Faces(meshes, self.expression.predict_proba(batch), self.eye_probabilities(batch))
+        return Faces(meshes, self.expression.predict_proba_meshes(batch), self.eye_probabilities(batch))
 
     def eye_probabilities(self, batch: MeshBatch) -> np.ndarray | None:
         """The eye model's step alone, on meshes found already: (faces, 2, eye states), the subject's left eye then
@@ -443,6 +445,6 @@ def evaluate_folder(recognizer: Recognizer, root: str | os.PathLike, aliases: di
     confusion = confusion_counts(y_true, y_pred, len(EXPRESSIONS))  # the last column: no face
     return {"root": str(root), "approach": recognizer.approach, **split_metrics(y_true, y_pred, EXPRESSIONS),
             "per_class": per_class_report(y_true, y_pred, EXPRESSIONS), "errors": errors,
-            "confusion": {"rows_true": list(EXPRESSIONS), "columns_predicted": [*EXPRESSIONS, "no face"],
+            "confusion": {"rows_true": list(EXPRESSIONS), "columns_predicted": [*EXPRESSIONS, NO_FACE_LABEL],
                           "counts": confusion.tolist()},
             "unknown_folders": found.unknown_folders, "empty_folders": found.empty_folders}

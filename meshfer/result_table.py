@@ -1,5 +1,5 @@
 """The result table's contract, in one place: its columns and their order, how each is typed, and the ``error`` text
-of a row that stands for an image or a frame without a face. Every writer of results (``Recognizer``, videos, the
+of a row that stands for an image or a frame without a face (``labels.NO_FACE_ERROR``). Every writer of results (``Recognizer``, videos, the
 command line, ``predict --dask``) builds its tables from here. Serving wing: numpy and pandas only.
 """
 from __future__ import annotations
@@ -9,21 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from meshfer.labels import EXPRESSIONS
-
-# A row's ``error`` when its image or frame had no face. Not ``labels.NO_FACE`` ("no_face"): that one is the label a
-# face-less image is scored as in a confusion matrix, not text a person reads in a result row.
-NO_FACE_ERROR = "no face found"
-PROBA_PREFIX = "p_"
-
-
-def proba_column(label: str) -> str:
-    """The column holding a label's probability, e.g. ``p_happy``."""
-    return f"{PROBA_PREFIX}{label}"
-
+from meshfer.labels import EXPRESSIONS, NO_FACE_ERROR, PROBABILITY_PREFIX, probability_columns
 
 BOX_COLUMNS = ["x_min", "y_min", "x_max", "y_max"]
-PROBA_COLUMNS = [proba_column(name) for name in EXPRESSIONS]
+PROBA_COLUMNS = probability_columns(EXPRESSIONS)
 EXPRESSION_COLUMNS = ["expression", "expression_score", *PROBA_COLUMNS]
 EYE_COLUMNS = ["left_eye", "right_eye", "left_eye_openness", "right_eye_openness"]
 MESH_COLUMNS = ["landmarks", "blendshapes"]
@@ -38,7 +27,7 @@ def result_columns(eyes: bool) -> list[str]:
 
 def column_kind(name: str) -> type:
     """``float`` for a numeric column (integers too: they are held as float with NaN until typed), else ``object``."""
-    if name in INTEGER_COLUMNS or name in BOX_COLUMNS or name.startswith(PROBA_PREFIX) or name.endswith(
+    if name in INTEGER_COLUMNS or name in BOX_COLUMNS or name.startswith(PROBABILITY_PREFIX) or name.endswith(
             ("_score", "_openness")):
         return float
     return object

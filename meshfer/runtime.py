@@ -95,7 +95,8 @@ def _session(path: Path, sha256: str, threads: int):
 
 class ExpressionModel:
     """What an approach serves: one model, or an ensemble of members whose probabilities are averaged or fed to a
-    learned combiner. ``predict_proba`` takes face meshes and returns (faces, expressions)."""
+    learned combiner. ``predict_proba_meshes`` takes face meshes (each member makes its own features from them) and
+    returns (faces, expressions); an :class:`InferenceModel`'s ``predict_proba`` takes feature rows."""
 
     def __init__(self, approach: str, members: list[InferenceModel], combiner=None):
         self.approach, self.members, self.combiner = approach, members, combiner
@@ -105,7 +106,7 @@ class ExpressionModel:
         """The detection settings the models were trained with (served meshes must be made the same way)."""
         return self.members[0].card.data.get("detect_config", {})
 
-    def predict_proba(self, batch: MeshBatch) -> np.ndarray:
+    def predict_proba_meshes(self, batch: MeshBatch) -> np.ndarray:
         return self.combine([m.predict_proba(compute_features(batch, m.card.feature_params)) for m in self.members])
 
     def combine(self, probas: list[np.ndarray]) -> np.ndarray:

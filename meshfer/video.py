@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from meshfer.imageio import ImageReadError
-from meshfer._native import quiet_native_logs
+from meshfer.native import quiet_native_logs
 from meshfer.eye_events import EyeEventRules, blink_runs, eye_events, frame_duration_ms
 from meshfer.labels import EXPRESSIONS
 from meshfer.result_table import PROBA_COLUMNS

@@ -117,3 +117,18 @@ def test_the_generated_tables_match_the_result_files():
     proc = subprocess.run([sys.executable, "-m", "bench.report", "--check"], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
+
+
+def _layout_block() -> str:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    return text.split("## Layout", 1)[1].split("```", 2)[1]
+
+
+@pytest.mark.parametrize("package", ["meshfer", "meshfer/training"])
+def test_the_layout_names_every_module(package):
+    """docs/architecture.md's layout is where a newcomer looks for a module: a module added or renamed without it
+    fails here."""
+    name_columns = [re.split(r"\s{3,}", line.strip())[0] for line in _layout_block().splitlines()]
+    words = set(re.findall(r"[\w/]+", " ".join(name_columns)))
+    modules = {p.stem for p in (ROOT / package).glob("*.py")} - {"__init__"}
+    assert sorted(modules - words) == []

@@ -77,3 +77,27 @@ def test_importing_training_without_its_stack_says_how_to_get_it():
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert "missing: sklearn" in last and last.endswith('pip install "meshfer[train]"'), proc.stderr
+
+
+def private_names_used(path: Path) -> list[str]:
+    """The package's private names (a module or an object whose name starts with ``_``; not a dunder such as
+    ``__version__``) a file imports."""
+    return sorted(m for m in imported_modules(path)
+                  if m.split(".")[0] == "meshfer"
+                  and any(part.startswith("_") and not part.endswith("__") for part in m.split(".")[1:]))
+
+
+OUTSIDE_FILES = sorted(p for folder in ("bench", "stages", "scripts", "tests") for p in (ROOT / folder).rglob("*.py"))
+
+
+def test_nothing_outside_the_package_imports_its_private_names():
+    """What bench/, stages/, scripts/ and tests/ need from the package is public: a private name can change without
+    notice."""
+    assert {str(p.relative_to(ROOT)): private_names_used(p) for p in OUTSIDE_FILES if private_names_used(p)} == {}
+
+
+def test_a_private_import_is_caught(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("from meshfer.training.networks import _callbacks\nimport meshfer._native\n"
+                      "from meshfer.labels import EXPRESSIONS\n")
+    assert private_names_used(sample) == ["meshfer._native", "meshfer.training.networks._callbacks"]

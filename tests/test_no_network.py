@@ -3,7 +3,7 @@ empty HOME. Any connect/sendto/sendmsg to an address that is not loopback, or to
 test, and so does any file left under HOME (matplotlib's font cache aside: a cache of the installed fonts).
 
 This is what catches the libraries' own traffic: onnxruntime's telemetry (off through ORT_DISABLE_TELEMETRY, set by
-`import meshfer`) and MediaPipe's usage statistics to play.googleapis.com (kept from the network by meshfer._native).
+`import meshfer`) and MediaPipe's usage statistics to play.googleapis.com (kept from the network by meshfer.native).
 
 Needs Debian's strace and a kernel that lets it ptrace its child. Without strace the tests are skipped with the
 reason; with MESHFER_REQUIRE_BROWSER=1 (CI: .ci/run installs strace with the browsers) that is a failure. A

@@ -3,22 +3,20 @@ defined (the command line, the API, videos and `predict --dask` all build on it)
 import numpy as np
 import pandas as pd
 
-from meshfer.labels import EXPRESSIONS, NO_FACE
+from meshfer.labels import EXPRESSIONS, NO_FACE_ERROR, NO_FACE_LABEL, probability_columns
 from meshfer.recognizer import Recognizer
-from meshfer.result_table import (
-    NO_FACE_ERROR, PROBA_COLUMNS, proba_column, result_columns, table_from_parts, unreadable_rows,
-)
+from meshfer.result_table import PROBA_COLUMNS, result_columns, table_from_parts, unreadable_rows
 
 
 def test_probability_columns_follow_the_labels_and_a_result_has_them_in_order():
-    assert PROBA_COLUMNS == [proba_column(name) for name in EXPRESSIONS] and proba_column("happy") == "p_happy"
+    assert PROBA_COLUMNS == probability_columns(EXPRESSIONS) and probability_columns(["happy"]) == ["p_happy"]
     columns = result_columns(eyes=True)
     assert columns[columns.index("expression_score") + 1:][:len(EXPRESSIONS)] == PROBA_COLUMNS
     assert "left_eye" not in result_columns(eyes=False)
 
 
 def test_the_no_face_row_text_is_not_the_confusion_label():
-    assert NO_FACE_ERROR == "no face found" and NO_FACE == "no_face"
+    assert NO_FACE_ERROR == "no face found" and NO_FACE_LABEL == "no_face"
 
 
 def test_parts_become_one_typed_table_with_missing_values_where_a_part_lacks_a_column():

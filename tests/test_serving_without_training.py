@@ -83,7 +83,7 @@ def test_the_wheel_serves_in_a_clean_venv_without_the_training_extra(tmp_path):
     assert "meshfer/assets/models/aligned_cnn/model.onnx" in shipped and not [n for n in shipped if "fingerprint" in n]
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     # Python's copy of the environment, explicitly: a test that ran meshfer's CLI in this process pointed
-    # MediaPipe's libcurl at a proxy that goes nowhere with libc's setenv (meshfer._native), which a child started
+    # MediaPipe's libcurl at a proxy that goes nowhere with libc's setenv (meshfer.native), which a child started
     # without an environment of its own would inherit.
     pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], capture_output=True, text=True,
                          timeout=1200, env=dict(os.environ))

@@ -151,10 +151,10 @@ def served_on_stored_meshes(approach: str) -> tuple[np.ndarray, np.ndarray]:
     card = read_card(MODELS / approach / CARD_FILE)
     if isinstance(card, EnsembleCard):
         rows, batch = stored_batch(fingerprint(card.members[0]))
-        return rows, load_expression_model(MODELS, approach).predict_proba(batch)
+        return rows, load_expression_model(MODELS, approach).predict_proba_meshes(batch)
     rows, batch = stored_batch(fingerprint(approach))
     if card.task == "expression":
-        return rows, load_expression_model(MODELS, approach).predict_proba(batch)
+        return rows, load_expression_model(MODELS, approach).predict_proba_meshes(batch)
     model = load_model(MODELS / approach)
     return rows, model.predict_proba(compute_features(batch, model.card.feature_params)).mean(axis=1)
 
@@ -192,7 +192,7 @@ def served_from_images(task: str) -> dict[str, np.ndarray]:
             face = faces.meshes[0]
             batch = MeshBatch(face.points[None], face.blendshapes[None], face.pose[None], [read_rgb(path)])
             for approach, variant in others.items():
-                out[approach][i] = variant.expression.predict_proba(batch)[0]
+                out[approach][i] = variant.expression.predict_proba_meshes(batch)[0]
     return out
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from bench.common import ROOT, write_result
 from bench.finished.shared import arguments, image_accuracy, smaller
-from meshfer._native import quiet_native_logs
+from meshfer.native import quiet_native_logs
 from meshfer.runtime import load_model
 from meshfer.training.config import load_params
 from meshfer.training.feature_table import TEST_WITHOUT_NEAR_COPIES, FeatureTable

@@ -19,7 +19,7 @@ import numpy as np
 
 from bench.common import EYE_LABELS, eye_scores_by_source, write_result
 from bench.finished.shared import EYE_SMOKE_PER_LABEL, arguments, smaller, smoke_section
-from meshfer._native import quiet_native_logs
+from meshfer.native import quiet_native_logs
 from meshfer.training.config import load_params
 from meshfer.training.feature_table import FeatureTable
 from meshfer.training.held_out import source_of

@@ -31,7 +31,7 @@ LOGS_EPOCHS = True  # dvclive logs every epoch (see training_callbacks)
 @lru_cache(maxsize=1)
 def tensorflow():
     """TensorFlow, loaded once with its start-up lines (oneDNN, CUDA probing) kept off the terminal."""
-    from meshfer._native import quiet_native_logs
+    from meshfer.native import quiet_native_logs
 
     with quiet_native_logs():
         import tensorflow as tf
@@ -240,7 +240,7 @@ def train_network(X, y, X_val, y_val, n_classes: int, params: dict, live_dir: Pa
     """Build the network ``params['kind']`` names and fit it, keeping the weights of the epoch with the best
     validation accuracy (with ``ema_decay``: the best epoch's moving average of the weights); returns the model and
     its history dict."""
-    from meshfer._native import quiet_native_logs
+    from meshfer.native import quiet_native_logs
 
     tf = tensorflow()
     seed_everything(params["seed"])
@@ -277,7 +277,7 @@ class KerasClassifier:
         X = np.asarray(X, np.float32)
         if len(X) <= batch_size:
             return self.model(X, training=False).numpy()  # avoids predict()'s per-call overhead for one face
-        from meshfer._native import quiet_native_logs
+        from meshfer.native import quiet_native_logs
 
         with quiet_native_logs():  # predict() goes through tf.data, whose C++ side logs spurious errors
             return self.model.predict(X, batch_size=batch_size, verbose=0)
