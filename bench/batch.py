@@ -12,8 +12,9 @@
 
 Each command writes what it is made for: -j 2 one CSV at the end, --dask a Parquet dataset. With -j 2 the client
 is one of the two processes that predict; with --dask it only plans and watches (local:2 runs the scheduler in it).
-Inputs are folders of links to the dataset's files (train and test, sorted by path). Run: nice -n 10 python -m bench.batch  (writes bench/results/batch.json; needs
-data/raw/fer2013: `make data`)
+Inputs are folders of links to the dataset's files (train and test, sorted by path).
+
+Run: nice -n 10 python -m bench.batch  (writes bench/results/batch.json; needs data/raw/fer2013: `make data`)
 """
 from __future__ import annotations
 

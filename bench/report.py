@@ -58,7 +58,8 @@ def results_table() -> str:
         name = f"**`{approach}`** (default)" if approach == default else f"`{approach}`"
         rows.append(f"| {name} | {_pct(val.get('acc'))} | {_pct(test.get('acc'))} | "
                     f"{_num(test_report.get('macro_f1'), 3)} | {_pct(unseen.get('acc'))} | "
-                    f"{_pct(test_report.get('no_face_rate'))} | {_num(cost.get('classify_ms_per_face_after_a_landmark_pass'), 2)} | "
+                    f"{_pct(test_report.get('no_face_rate'))} | "
+                    f"{_num(cost.get('classify_ms_per_face_after_a_landmark_pass'), 2)} | "
                     f"{_size_mb(cost.get('model_mb'))} | {'yes' if approach in shipped else 'no'} |")
     peer = _load(RESULTS / "peer_fer.json").get("results", {})
     for mode, m in peer.items():
@@ -73,6 +74,7 @@ def speed_table() -> str:
     if not bench:
         return "(run `python -m bench.predict`)"
     per_image, video, install = bench["per_image"], bench["video"], bench["serving_install"]
+    default_classifier = bench["classifiers"][per_image["photos"]["approach"]]
     rows = ["| one core, same run | bare MediaPipe call | `Recognizer().predict` (pandas table) | ratio | "
             "`predict_faces` (numpy arrays) | ratio |", "|---|---|---|---|---|---|"]
     for key, label in (("fer2013_crops", "FER-2013 crop, 48 px"), ("photos", "photo, 200-512 px")):
@@ -84,7 +86,8 @@ def speed_table() -> str:
     for approach, by_set in bench.get("per_image_single_models", {}).items():
         for key, label in (("fer2013_crops", "FER-2013 crop"), ("photos", "photo")):
             m = by_set[key]
-            rows.append(f"| {label}, `{approach}` alone | {m['bare_mediapipe_ms']:.2f} ms | {m['recognizer_ms']:.2f} ms "
+            rows.append(f"| {label}, `{approach}` alone | {m['bare_mediapipe_ms']:.2f} ms | "
+                        f"{m['recognizer_ms']:.2f} ms "
                         f"| {m['ratio_of_medians']:.2f}x | {m['predict_faces_ms']:.2f} ms | "
                         f"{m['predict_faces_ratio']:.2f}x |")
     rows.append(f"| video, 640 x 480, {video['frames']} frames | {video['bare_mediapipe_frames_per_second']} fps | "
@@ -98,9 +101,9 @@ def speed_table() -> str:
              f"`meshfer predict one.jpg` as a fresh process: {install['predict_one_image_wall_s']:.2f} s"
              f" wall, {install['predict_one_image_peak_rss_mib']:.0f} MiB peak memory.",
              f"- Default approach `{per_image['photos']['approach']}`; its classifier takes "
-             f"{bench['classifiers'][per_image['photos']['approach']]['classify_ms_per_face_batch1']:.2f} ms per face "
+             f"{default_classifier['classify_ms_per_face_batch1']:.2f} ms per face "
              "at batch 1 in a tight loop and "
-             f"{bench['classifiers'][per_image['photos']['approach']]['classify_ms_per_face_after_a_landmark_pass']:.2f}"
+             f"{default_classifier['classify_ms_per_face_after_a_landmark_pass']:.2f}"
              " ms as served, right after a MediaPipe pass has pushed it out of the cache.",
              "- `meshfer predict` over FER-2013 files, images per second with one process / with `-j 2` on 2 cores: "
              + "; ".join(f"{key.replace('_', ' ')}: {m['images_per_second_one_process']:.0f} / "
@@ -159,7 +162,8 @@ def batch_table() -> str:
     for name, by_size in bench["runs"].items():
         for size, run in by_size.items():
             rows.append(f"| {names[name]} | {int(size):,} | {_num(run['seconds'], 0)} | "
-                        f"{_num(run['client_peak_mib'], 0)} | {', '.join(_num(m, 0) for m in run['worker_peak_mib'])} |")
+                        f"{_num(run['client_peak_mib'], 0)} | "
+                        f"{', '.join(_num(m, 0) for m in run['worker_peak_mib'])} |")
     lines = ["\n".join(rows), ""]
     steady = bench.get("steady_state", {})
     if "dask_over_local" in steady:
@@ -276,7 +280,8 @@ def findings() -> str:
         "to choose):",
         "",
         "- **The network, trained to the end, is the step that paid.** `aligned_cnn` now trains for 50 epochs on a "
-        "cosine schedule that ends at zero (AdamW, label smoothing 0.1, mirrored faces with the mesh mirrored, a moving "
+        "cosine schedule that ends at zero (AdamW, label smoothing 0.1, mirrored faces with the mesh mirrored, a "
+        "moving "
         "average of the weights scored on validation after every epoch and the best epoch's average kept): validation "
         f"{_arrow(old['val'], net['val']['acc'])}, PrivateTest {_arrow(old['test'], net['test']['acc'])} (macro-F1 "
         f"{old['test_macro_f1']:.3f} → {report['test']['macro_f1']:.3f}), unseen faces "
@@ -292,7 +297,8 @@ def findings() -> str:
         "[Data](pipeline.md#data)), validation is harder for every approach and hardest for those that memorise: "
         "`mesh_hgb` 59.3 → 56.4 %, `aligned_cnn` 62.9 → 61.3 % (round 2's figures on all of PublicTest against "
         "round 3's first run, commit 8633f33). Chosen there, the served default is `aligned_cnn` alone "
-        f"({_pct(net['val']['acc'])}): the best ensemble ({_members(ens['members'].split('+'))}, {ens['combiner']}) scores "
+        f"({_pct(net['val']['acc'])}): the best ensemble ({_members(ens['members'].split('+'))}, "
+        f"{ens['combiner']}) scores "
         f"{_pct(ens['val']['acc'])} on validation (on test {_pct(ens['test']['acc'])}, unseen "
         f"{_pct(ens['unseen']['acc'])}: within a split's noise of the network alone).",
         f"- **Shipped = trained.** Every exported file gives the trained model's label on {100 * parity:.0f} % of "
@@ -330,7 +336,8 @@ def findings() -> str:
         f"({_pct(teacher['validation'])} against {_pct(served['validation'])}) and, having seen the training images, "
         f"gives {_pct(teacher['train (found faces, augmented copies included)'])} of them their own label back. Two "
         f"seeds of the network averaged score {100 * two['validation']:.1f} / {100 * two['test']:.1f} / "
-        f"{_pct(two['test_unseen'])} (validation / test / unseen): the most a two-seed teacher could hand on, still short of 66.0 % unseen, and a "
+        f"{_pct(two['test_unseen'])} (validation / test / unseen): the most a two-seed teacher could hand on, "
+        "still short of 66.0 % unseen, and a "
         "student keeps only part of a teacher's lead. Larger teachers (more seeds, or networks that never saw the "
         f"images they label: out-of-fold) take a network training ({distil['student_minutes']:.0f} and "
         f"{seed1['student_minutes']:.0f} minutes for the students here, on 2 cores) each, and are not measured.",
@@ -341,7 +348,8 @@ def findings() -> str:
         f"{copies['rule']['similarity']}) | every choice now on {val_images:,} images instead of "
         f"{val_images + copies['near_copies_by_split']['validation']:,} | – | yes | `dvc repro`; "
         f"[near_copies.png](near_copies.png), `{copies['command']}` |",
-        "| drop the 107 training images whose byte-identical copies carry another label | (part of the run above) | – "
+        "| drop the 107 training images whose byte-identical copies carry another label | (part of the run above) "
+        "| – "
         "| yes | `data/fer/prepared/report.json` (commit 8633f33) |",
         "| stacker fitted to the training split's label shares | "
         f"{_arrow(by_val['accuracy']['validation'], by_train['accuracy']['validation'])} | "
@@ -357,7 +365,8 @@ def findings() -> str:
         f"one setting (the pipeline's two-thread fit of the served setting: {_pct(metric['mesh_hgb']['val']['acc'])})"
         " | the same |",
         "| `aligned_cnn`: cosine schedule over 30 epochs, AdamW, label smoothing 0.1, flips with the mesh mirrored, "
-        "random erasing 0.25 (previous round, validation with copies) | 63.6 → 63.0 % (found faces) | 65.9 → 65.4 % "
+        "random erasing 0.25 (previous round, validation with copies) | 63.6 → 63.0 % (found faces) | "
+        "65.9 → 65.4 % "
         "(found faces) | no then (judged after 30 epochs: too early); redone at full length in round 3 (next row) | "
         "`dvc exp run -S aligned_cnn.model.schedule=cosine -S aligned_cnn.model.epochs=30 -S "
         "aligned_cnn.model.label_smoothing=0.1 -S aligned_cnn.model.flip=true -S aligned_cnn.model.erase=0.25` "
@@ -387,7 +396,8 @@ def findings() -> str:
         f"{_arrow(served['validation'], student['validation'])} (the teacher {_pct(teacher['validation'])}) | "
         f"{_arrow(served['test'], student['test'])}, unseen {_arrow(served['test_unseen'], student['test_unseen'])} "
         f"(the teacher {_pct(teacher['test'])}, {_pct(teacher['test_unseen'])}) | no: on validation within a run's "
-        "noise, on test lower; serving the teacher instead would cost two network passes and `mesh_hgb` (about 3.4 ms per face against "
+        "noise, on test lower; serving the teacher instead would cost two network passes and `mesh_hgb` "
+        "(about 3.4 ms per face against "
         f"the 1.5 ms budget, commit b0ea3d6) for a lower validation figure | `{distil['command']}` (on "
         f"{distil['machine']['cpu']} landmarks, where the served network scores {100 * served['validation']:.1f} / "
         f"{100 * served['test']:.1f} / {_pct(served['test_unseen'])}) |",

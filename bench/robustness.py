@@ -100,7 +100,8 @@ CORRUPTIONS = (
     Corruption("contrast", (-0.75, -0.5, 0.5), lambda c: _albu(A.RandomBrightnessContrast(
         brightness_limit=(0, 0), contrast_limit=(c, c), p=1))),
     Corruption("gamma", (0.4, 0.7, 1.5, 2.5), lambda g: _albu(A.RandomGamma(gamma_limit=(100 * g, 100 * g), p=1))),
-    Corruption("gaussian_noise", (0.05, 0.1, 0.2), lambda s: _albu(A.GaussNoise(std_range=(s, s), per_channel=False, p=1))),
+    Corruption("gaussian_noise", (0.05, 0.1, 0.2),
+               lambda s: _albu(A.GaussNoise(std_range=(s, s), per_channel=False, p=1))),
     Corruption("blur", (0.5, 1.0, 2.0), lambda s: _albu(A.GaussianBlur(sigma_limit=(s, s), p=1))),
     Corruption("jpeg", (50, 20, 10, 5), lambda q: _albu(A.ImageCompression(quality_range=(q, q), p=1))),
     Corruption("rotation", (10, 20, 30, 45), _rotate),
@@ -200,7 +201,8 @@ def score(predictions: dict, truth: np.ndarray) -> pd.DataFrame:
             m = split_metrics(truth, pred, EXPRESSIONS)
             rows.append({"approach": approach, "corruption": name, "severity": str(severity),
                          "level": 0 if name == CLEAN else _level(name, severity),
-                         "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "coverage": round(1 - m["no_face_rate"], 4),
+                         "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+                         "coverage": round(1 - m["no_face_rate"], 4),
                          "detected_accuracy": m["detected_accuracy"],
                          "kept": round(float((pred[both] == clean[both]).mean()), 4) if both.any() else 0.0})
     return pd.DataFrame(rows)

@@ -285,7 +285,8 @@ def eye_patches(batch: MeshBatch, patch: dict) -> list[np.ndarray]:
     mesh alone places the lids only roughly, the pixels show them.
     """
     if not patch_fits(patch):
-        raise ValueError(f"eye patches of {patch['width_px']}x{patch['height_px']} px leave a {patch['crop_px']} px crop")
+        raise ValueError(f"eye patches of {patch['width_px']}x{patch['height_px']} px leave a "
+                         f"{patch['crop_px']} px crop")
     size, width, height = patch["crop_px"], patch["width_px"], patch["height_px"]
     crops = aligned_crops(batch, size, EYE_X, EYE_Y)
     top = int(round(EYE_Y * size - height / 2))

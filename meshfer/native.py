@@ -10,11 +10,11 @@ MediaPipe's wheel also posts usage statistics to ``https://play.googleapis.com/l
 library (``mediapipe::tasks::core::logging::google_internal::CurlClient`` over a libcurl linked into
 ``libmediapipe.so``). Neither the Tasks API (``BaseOptions``) nor an environment variable turns that off: the open
 source ``CreateTasksLogger`` returns a no-op logger, the published wheel's build does not. Its libcurl does honour
-``https_proxy``, so before MediaPipe loads in a meshfer command, the C environment's ``https_proxy`` names a SOCKS proxy on a Unix
-socket that cannot exist: the post fails at once, without a DNS lookup or a packet. It is set with libc's
-``setenv``, not through ``os.environ``: Python's own HTTP clients (urllib, requests, websockets) read
-``os.environ``, a copy taken when the interpreter started, so an application that embeds meshfer keeps its own
-proxy settings; only native code and child processes started without an ``env`` of their own see the change.
+``https_proxy``, so before MediaPipe loads in a meshfer command, the C environment's ``https_proxy`` names a SOCKS
+proxy on a Unix socket that cannot exist: the post fails at once, without a DNS lookup or a packet. It is set with
+libc's ``setenv``, not through ``os.environ``: Python's own HTTP clients (urllib, requests, websockets) read
+``os.environ``, a copy taken when the interpreter started, so an application that embeds meshfer keeps its own proxy
+settings; only native code and child processes started without an ``env`` of their own see the change.
 """
 from __future__ import annotations
 

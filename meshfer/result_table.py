@@ -1,6 +1,7 @@
-"""The result table's contract, in one place: its columns and their order, how each is typed, and the ``error`` text
-of a row that stands for an image or a frame without a face (``labels.NO_FACE_ERROR``). Every writer of results (``Recognizer``, videos, the
-command line, ``predict --dask``) builds its tables from here. Serving wing: numpy and pandas only.
+"""The result table's contract, in one place: its columns and their order, how each is typed, and the ``error`` text of
+a row that stands for an image or a frame without a face (``labels.NO_FACE_ERROR``). Every writer of results
+(``Recognizer``, videos, the command line, ``predict --dask``) builds its tables from here. Serving wing: numpy and
+pandas only.
 """
 from __future__ import annotations
 

@@ -39,7 +39,8 @@ ROUNDS = 5  # speed: rounds of every model's median over the faces
 
 def models(project: Path) -> dict:
     serving = project / "models" / "serving"
-    return {"served (package)": load_model(bundled_models_dir() / "eyes"), "new (this run)": load_model(serving / "eyes"),
+    return {"served (package)": load_model(bundled_models_dir() / "eyes"),
+            "new (this run)": load_model(serving / "eyes"),
             "eyes_ordinal (this run)": load_model(serving / "eyes_ordinal")}
 
 

@@ -17,7 +17,8 @@ def _svc(params: dict) -> SVC:
     # Probabilities from libsvm's own Platt scaling with pairwise coupling (probability=True). The replacement
     # that scikit-learn 1.9 suggests, CalibratedClassifierCV(SVC(), ensemble=False), calibrates the one-vs-rest
     # decision values instead and cost 1.9 points of test accuracy on pca_svm (54.8 % vs 56.7 %), so the
-    # deprecated option stays while requirements.txt pins scikit-learn 1.9 (see meshfer.training.estimators.fit_quietly).
+    # deprecated option stays while requirements.txt pins scikit-learn 1.9 (see
+    # meshfer.training.estimators.fit_quietly).
     return SVC(
         C=params["C"],
         kernel=params.get("kernel", "rbf"),

@@ -141,8 +141,9 @@ ROOT = fields({"root": text, "root_env": text, "where_to_get_it": text, "same_ph
 DATASET = fields({
     "task": one_of("expression", "eyes"), "root": text, "root_env": text, "where_to_get_it": text,
     "more_roots": list_of(ROOT),
-    "aliases": mapping_of(text), "split_fractions": fields({"train": fraction, "validation": fraction,
-                                                            "test": fraction}, required=("train", "validation", "test")),
+    "aliases": mapping_of(text),
+    "split_fractions": fields({"train": fraction, "validation": fraction, "test": fraction},
+                              required=("train", "validation", "test")),
     "max_per_label": integer(0), "seed": seed, "augment": AUGMENT, "landmarks": LANDMARKS,
     "near_copies": NEAR_COPIES,
 }, required=("task", "root", "root_env", "where_to_get_it", "more_roots", "aliases", "max_per_label", "seed",
@@ -170,7 +171,8 @@ PCA = {"pca_components": integer(0), "pca_on": one_of("all", "coordinates", "pix
 NETWORK = {
     "learning_rate": positive, "batch_size": integer(1), "epochs": integer(1), "patience": integer(1),
     "lr_patience": integer(0), "schedule": one_of("plateau", "cosine"), "warmup_epochs": integer(0),
-    "weight_decay": number(0), "label_smoothing": number(0, 0.5), "ema_decay": number(0, 0.99999), "mixup": number(0), "dropout": number(0, 0.95),
+    "weight_decay": number(0), "label_smoothing": number(0, 0.5), "ema_decay": number(0, 0.99999), "mixup": number(0),
+    "dropout": number(0, 0.95),
     "dense_units": integer(1), "class_weight": CLASS_WEIGHT, "seed": seed,
 }
 MODELS = {
