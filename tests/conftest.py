@@ -3,6 +3,7 @@ they can; only those about the research datasets need FER-2013 or the eye set. W
 with the reason shown; with MESHFER_REQUIRE_DATA=1 (as CI sets it) a missing dataset is a failure instead."""
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,13 @@ import pytest
 from PIL import Image
 
 import meshfer  # noqa: F401  (the logging environment, before TensorFlow or MediaPipe load)
+
+# Some tests press Ctrl-C on a child (SIGINT). A test run started as a background job of a shell (`make test &`,
+# a CI runner's detached job) has SIGINT ignored, and an ignored signal stays ignored through exec, so the children
+# would not see it. A handler (unlike an ignore) is reset to the default at exec: the children behave as from a
+# terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
