@@ -511,7 +511,7 @@ def evaluation_text(result: dict) -> str:
              f"accuracy {result['accuracy']:.1%}   macro-F1 {result['macro_f1']:.3f}   "
              f"no face {result['no_face_rate']:.1%} (counted as wrong)", ""]
     confusion = result["confusion"]
-    names = [name[:8] for name in confusion["columns_predicted"]]
+    names = [name.replace("_", " ")[:8] for name in confusion["columns_predicted"]]  # no_face: "no face"
     width = max(8, *map(len, names))
     lines.append("true \\ predicted".ljust(16) + "".join(n.rjust(width + 1) for n in names) + "   recall")
     for label, counts in zip(confusion["rows_true"], confusion["counts"]):
