@@ -69,6 +69,12 @@ def results_table() -> str:
     return "\n".join(rows)
 
 
+def _speed_row(label: str, m: dict) -> str:
+    """One image set's row of the speed table: the bare MediaPipe call against the two ways to predict."""
+    return (f"| {label} | {m['bare_mediapipe_ms']:.2f} ms | {m['recognizer_ms']:.2f} ms | "
+            f"{m['ratio_of_medians']:.2f}x | {m['predict_faces_ms']:.2f} ms | {m['predict_faces_ratio']:.2f}x |")
+
+
 def speed_table() -> str:
     bench = _load(RESULTS / "predict.json")
     if not bench:
@@ -79,17 +85,10 @@ def speed_table() -> str:
             "`predict_faces` (numpy arrays) | ratio |", "|---|---|---|---|---|---|"]
     for key, label in (("fer2013_crops", "FER-2013 crop, 48 px"), ("photos", "photo, 200-512 px")):
         m = per_image[key]
-        rows.append(f"| {label} ({m['images']} images x {m['rounds']}), default `{m['approach']}` | "
-                    f"{m['bare_mediapipe_ms']:.2f} ms | "
-                    f"{m['recognizer_ms']:.2f} ms | {m['ratio_of_medians']:.2f}x | {m['predict_faces_ms']:.2f} ms | "
-                    f"{m['predict_faces_ratio']:.2f}x |")
+        rows.append(_speed_row(f"{label} ({m['images']} images x {m['rounds']}), default `{m['approach']}`", m))
     for approach, by_set in bench.get("per_image_single_models", {}).items():
         for key, label in (("fer2013_crops", "FER-2013 crop"), ("photos", "photo")):
-            m = by_set[key]
-            rows.append(f"| {label}, `{approach}` alone | {m['bare_mediapipe_ms']:.2f} ms | "
-                        f"{m['recognizer_ms']:.2f} ms "
-                        f"| {m['ratio_of_medians']:.2f}x | {m['predict_faces_ms']:.2f} ms | "
-                        f"{m['predict_faces_ratio']:.2f}x |")
+            rows.append(_speed_row(f"{label}, `{approach}` alone", by_set[key]))
     rows.append(f"| video, 640 x 480, {video['frames']} frames | {video['bare_mediapipe_frames_per_second']} fps | "
                 f"{video['frames_per_second']} fps (`predict_video`) | "
                 f"{video['bare_mediapipe_frames_per_second'] / video['frames_per_second']:.2f}x | | |")

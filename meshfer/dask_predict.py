@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask
+import numpy as np
 import pandas as pd
 from distributed import KilledWorker, WorkerPlugin, as_completed, get_worker
 
@@ -221,7 +222,7 @@ def run_task(task: Task, plugin: str, smoothing: int, columns: list[str], out: s
 
 def task_table(recognizer: Recognizer, task: Task, smoothing: int, columns: list[str]) -> pd.DataFrame:
     images = [item for item in task.inputs if not item.video]
-    tables = [table_from_parts([recognizer._file_columns(item.path, False, _reader(recognizer, item.path))
+    tables = [table_from_parts([recognizer.image_columns(item.path, False, _source(recognizer, item.path))
                                 for item in images], columns)] if images else []
     tables += [_video_rows(recognizer, item.path, smoothing) for item in task.inputs if item.video]
     return conform(pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(), columns)
@@ -244,15 +245,15 @@ def unreadable(table: pd.DataFrame) -> list[tuple[str, str]]:
     return list(zip(rows["path"], rows["error"]))
 
 
-def _reader(recognizer: Recognizer, path: str):
-    """How to decode an image given by URL (None: a local path, read as `meshfer predict` reads it)."""
+def _source(recognizer: Recognizer, path: str) -> str | Callable[[], np.ndarray] | None:
+    """What to decode for an image given by URL (None: a local path, read as `meshfer predict` reads it)."""
     if not is_url(path):
         return None
     import fsspec
 
     fs, inner = fsspec.core.url_to_fs(path)
     if "file" in fs.protocol:  # a local file: read like one (a FIFO is refused, not opened)
-        return lambda: recognizer._rgb(inner)
+        return inner
 
     def read():
         try:

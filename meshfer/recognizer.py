@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -261,7 +261,7 @@ class Recognizer:
         jobs = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs)
         chunks = [paths[i:i + WORKER_CHUNK] for i in range(0, len(paths), WORKER_CHUNK)]
         if jobs == 1 or len(chunks) < 2:
-            finished = ((i, [self._file_columns(path, return_mesh)]) for i, path in enumerate(paths))
+            finished = ((i, [self.image_columns(path, return_mesh)]) for i, path in enumerate(paths))
         else:
             finished = _shared_with_workers(self, chunks, return_mesh, jobs - 1)
         done: dict[int, list[dict[str, Any]]] = {}  # position -> the column dicts of its files, as they finish
@@ -272,12 +272,16 @@ class Recognizer:
         parts = [part for index in sorted(done) for part in done[index]]
         return table_from_parts(parts, ["path", *self.columns, *(MESH_COLUMNS if return_mesh else []), "error"])
 
-    def _file_columns(self, path: Path | str | InputProblem, return_mesh: bool, read=None) -> dict[str, Any]:
-        """One image's column dicts, ``path`` as given; ``read()``, if given, decodes it (e.g. from a URL)."""
+    def image_columns(self, path: Path | str | InputProblem, return_mesh: bool = False,
+                      source: str | os.PathLike | Callable[[], np.ndarray] | None = None) -> dict[str, Any]:
+        """One image's rows as columns (name -> one value per face, or one row with ``error``), ``path`` as given:
+        what :meth:`predict_many` and the Dask batch put together with ``table_from_parts``. ``source``, if given,
+        is what is decoded instead of ``path``: a local file, or a function that returns the RGB image (e.g.
+        fetched from a URL)."""
         if isinstance(path, InputProblem):
             return {"path": [path.given], "error": [path.why]}
         try:
-            faces = self._analyse(read() if read is not None else self._rgb(path))
+            faces = self._analyse(source() if callable(source) else self._rgb(path if source is None else source))
         except ImageReadError as err:
             return {"path": [str(path)], "error": [err.reason]}
         if not faces.meshes:
@@ -374,7 +378,7 @@ def _shared_with_workers(recognizer: Recognizer, chunks: list[list[Path]], retur
         for index in reversed(range(len(chunks))):
             if not futures[index].cancel():  # a worker has it: the rest are the workers' too
                 break
-            yield index, [recognizer._file_columns(path, return_mesh) for path in chunks[index]]
+            yield index, [recognizer.image_columns(path, return_mesh) for path in chunks[index]]
         for future in as_completed([f for f in futures if not f.cancelled()]):
             yield index_of[future], future.result()
     finally:  # on Ctrl-C or an error, drop the chunks not begun rather than wait for them
@@ -386,7 +390,7 @@ def _start_worker(settings: dict) -> None:
 
 
 def _worker_chunk(paths: list[Path], return_mesh: bool) -> list[dict[str, Any]]:
-    return [_WORKER["recognizer"]._file_columns(path, return_mesh) for path in paths]
+    return [_WORKER["recognizer"].image_columns(path, return_mesh) for path in paths]
 
 
 def _no_bar(progress: bool | None, count: int) -> bool | None:
