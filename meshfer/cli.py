@@ -18,7 +18,7 @@ from pathlib import Path
 
 import meshfer
 from meshfer.drawing import VideoAnnotator, annotate_images, draw
-from meshfer.labels import EXPRESSION_FOLDER_ALIASES, EXPRESSIONS, check_aliases
+from meshfer.labels import EXPRESSION_FOLDER_ALIASES, EXPRESSIONS, NO_FACE_LABEL, check_aliases
 from meshfer.predict_inputs import gather_inputs, in_input_order, video_table
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
@@ -511,7 +511,7 @@ def evaluation_text(result: dict) -> str:
              f"accuracy {result['accuracy']:.1%}   macro-F1 {result['macro_f1']:.3f}   "
              f"no face {result['no_face_rate']:.1%} (counted as wrong)", ""]
     confusion = result["confusion"]
-    names = [name.replace("_", " ")[:8] for name in confusion["columns_predicted"]]  # no_face: "no face"
+    names = [("no face" if name == NO_FACE_LABEL else name)[:8] for name in confusion["columns_predicted"]]
     width = max(8, *map(len, names))
     lines.append("true \\ predicted".ljust(16) + "".join(n.rjust(width + 1) for n in names) + "   recall")
     for label, counts in zip(confusion["rows_true"], confusion["counts"]):

@@ -18,7 +18,8 @@ sys.path.insert(0, str(ROOT))
 from meshfer.training.model_kinds import approach_code, code_of  # noqa: E402
 
 APPROACHES_FILE = ROOT / "stages" / "approaches.yaml"
-HEADER = ("# Written by `make stage-deps` (scripts/stage_deps.py) from params.yaml and meshfer/training/model_kinds.py;\n"
+HEADER = ("# Written by `make stage-deps` (scripts/stage_deps.py) from params.yaml and "
+          "meshfer/training/model_kinds.py;\n"
           "# do not edit. dvc.yaml reads it: each approach's stages depend on the code of its own model kind only.\n")
 
 # Imported by every stage, never an input to an output; a change to one of them re-runs nothing.

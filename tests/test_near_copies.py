@@ -41,7 +41,8 @@ def test_copies_are_found_and_other_faces_are_not(tmp_path):
     assert all(near[name] for name in ("identical", "jpeg", "shifted", "mirrored"))
     assert not any(near[f"other{i}"] for i in range(100, 110))
     assert not marked.loc[marked["split"] == "train", "near_copy"].any()
-    assert marked.set_index(marked["path"].map(lambda p: Path(p).stem)).loc["shifted", "copy_of"].endswith("train/3.png")
+    by_stem = marked.set_index(marked["path"].map(lambda p: Path(p).stem))
+    assert by_stem.loc["shifted", "copy_of"].endswith("train/3.png")
     assert report["by_split"]["validation"] == {"images": 2, "byte_identical": 1, "near_copies": 1, "kept": 0}
     assert report["by_split"]["test"]["kept"] == 10
 
